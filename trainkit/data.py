@@ -1,0 +1,94 @@
+"""Build data loaders from ``train_dataloader`` / ``val_dataloader`` dicts.
+
+::
+
+    train_dataloader = dict(dataset=dict(type='SpiceDataset', path='data/spice.hdf5'),
+                            batch_size=32, shuffle=True, num_workers=0)
+
+Shuffling uses a generator the Runner reseeds at every epoch from ``(data seed, epoch)``, so
+the order of an epoch does not depend on what ran before it — a resumed run sees the same
+batches as an uninterrupted one. Under torchrun the training set is split with
+``DistributedSampler`` (same seed, ``set_epoch`` each epoch) and the validation set with
+:class:`ShardSampler`, which does not pad, so metrics count every sample exactly once. A
+dataset's own ``collate_fn`` attribute is used when the config gives none.
+"""
+import random
+from typing import Any, Dict, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
+from torch.utils.data._utils.collate import default_collate
+
+from .errors import ConfigError, DataError
+from .registry import DATASETS, lookup
+
+_LOADER_KEYS = ('batch_size', 'num_workers', 'drop_last', 'pin_memory', 'persistent_workers',
+                'prefetch_factor')
+
+
+class ShardSampler(Sampler):
+    """Rank ``r`` of ``w`` takes indices ``r, r + w, r + 2w, …`` — no padding, no shuffling."""
+
+    def __init__(self, dataset, rank: int, world_size: int):
+        self.indices = list(range(rank, len(dataset), world_size))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def build_dataset(cfg: Dict[str, Any], where: str):
+    """Build a dataset from ``dict(type=..., **kwargs)``."""
+    kwargs = dict(cfg)
+    cls = lookup(DATASETS, kwargs.pop('type', None), f'{where}.type')
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ConfigError(f'{where}: {getattr(cls, "__name__", cls)}: {err}') from err
+
+
+def _seed_worker(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _collate_fn(spec, dataset):
+    if spec is None:
+        return getattr(dataset, 'collate_fn', None) or default_collate
+    if callable(spec):
+        return spec
+    name = spec.get('type') if isinstance(spec, dict) else spec
+    if name == 'default_collate':
+        return default_collate
+    raise ConfigError(f"collate_fn: {spec!r} is not supported; leave it out (the dataset's own "
+                      f"collate_fn or default_collate is used) or give 'default_collate'")
+
+
+def build_dataloader(cfg: Dict[str, Any], where: str, *, training: bool,
+                     generator: torch.Generator, rank: int = 0, world_size: int = 1,
+                     seed: int = 0) -> DataLoader:
+    """Build a DataLoader; ``generator`` drives shuffling and worker seeds."""
+    cfg = dict(cfg)
+    dataset = cfg['dataset']
+    if isinstance(dataset, dict):
+        dataset = build_dataset(dataset, f'{where}.dataset')
+    if len(dataset) == 0:
+        raise DataError(f'{where}.dataset is empty: {type(dataset).__name__} has no samples')
+    sampler_cfg = cfg.get('sampler') or {}
+    shuffle = cfg.get('shuffle', sampler_cfg.get('shuffle', training))
+    loader_kwargs = {k: cfg[k] for k in _LOADER_KEYS if k in cfg}
+    loader_kwargs.setdefault('batch_size', 1)
+    collate_fn = _collate_fn(cfg.get('collate_fn'), dataset)
+    sampler = None
+    if world_size > 1:
+        sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank,
+                                     shuffle=shuffle, seed=seed,
+                                     drop_last=cfg.get('drop_last', False)) if training \
+            else ShardSampler(dataset, rank, world_size)
+        shuffle = False
+    return DataLoader(dataset, shuffle=shuffle, sampler=sampler, collate_fn=collate_fn,
+                      generator=generator, worker_init_fn=_seed_worker, **loader_kwargs)

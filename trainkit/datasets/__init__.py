@@ -1,0 +1,4 @@
+"""Datasets: SPICE HDF5 molecules (with a demo-data writer) and a synthetic regression set."""
+from .synthetic import SyntheticRegression
+
+__all__ = ['SyntheticRegression']

@@ -1,0 +1,139 @@
+"""CheckpointHook: ``{run_name}_last.pt`` every epoch and the best k by a monitored metric."""
+import heapq
+import math
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..checkpoint import atomic_write, serialize
+from ..errors import ConfigError
+from ..registry import HOOKS
+from .hook import Hook
+
+
+@HOOKS.register_module()
+class CheckpointHook(Hook):
+    """Save the run's state at the end of epochs, atomically, from rank 0 only.
+
+    The best ``best_k`` checkpoints by ``monitor`` live in slots ``{run_name}_0.pt`` …
+    ``{run_name}_{k-1}.pt``; the record of what each slot holds is a heap of
+    ``(value, epoch, file)`` with the worst entry on top, so a better value replaces the worst.
+    Slot numbers carry no order: the best is found by value (the run reports it at the end).
+    The best files are written before ``_last.pt``; both come from one serialization.
+
+    Args:
+        best_k: how many best checkpoints to keep (0 = none). Defaults to 1.
+        monitor: validation metric to rank by. Defaults to ``'weighted_mae'``
+            (Σ_k w_k·MAE_k over the loss weights).
+        rule: ``'less'`` or ``'greater'`` is better — never guessed from the name. Defaults
+            to ``'less'``.
+        save_last: write ``{run_name}_last.pt``. Defaults to True.
+        interval: write ``_last.pt`` every this many epochs (and always at the last epoch).
+            Defaults to 1.
+
+    Config example::
+
+        default_hooks = dict(checkpoint=dict(type='CheckpointHook', best_k=3,
+                                             monitor='forces_mae', rule='less'))
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, best_k: int = 1, monitor: str = 'weighted_mae', rule: str = 'less',
+                 save_last: bool = True, interval: int = 1):
+        if isinstance(best_k, bool) or not isinstance(best_k, int) or best_k < 0:
+            raise ConfigError(f'CheckpointHook.best_k: expected an int >= 0, got {best_k!r}')
+        if rule not in ('less', 'greater'):
+            raise ConfigError(f"CheckpointHook.rule: expected 'less' or 'greater', got {rule!r}")
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+            raise ConfigError(f'CheckpointHook.interval: expected an int >= 1, got {interval!r}')
+        self.best_k, self.monitor, self.rule = best_k, monitor, rule
+        self.save_last, self.interval = save_last, interval
+        self._heap: List[Tuple[float, int, int, float]] = []  # (key, epoch, slot, value)
+
+    # -- best-k bookkeeping ----------------------------------------------------------------
+    def _key(self, value: float) -> float:
+        """Heap key: the worst entry has the smallest key and sits on top."""
+        return -value if self.rule == 'less' else value
+
+    def offer(self, value: float, epoch: int) -> Optional[int]:
+        """Record ``value`` of ``epoch`` if it is among the best k; return its slot or None."""
+        if self.best_k == 0 or value is None or math.isnan(value):
+            return None
+        if len(self._heap) < self.best_k:
+            used = {entry[2] for entry in self._heap}
+            slot = min(s for s in range(self.best_k) if s not in used)
+            heapq.heappush(self._heap, (self._key(value), epoch, slot, value))
+            return slot
+        worst = self._heap[0]
+        if self._key(value) <= worst[0]:
+            return None
+        heapq.heapreplace(self._heap, (self._key(value), epoch, worst[2], value))
+        return worst[2]
+
+    @property
+    def best(self) -> Optional[Dict[str, Any]]:
+        """The best entry, found by value (never by heap position)."""
+        if not self._heap:
+            return None
+        pick = min if self.rule == 'less' else max
+        _, epoch, slot, value = pick(self._heap, key=lambda e: e[3])
+        return {'value': value, 'epoch': epoch, 'slot': slot}
+
+    def entries(self) -> List[Dict[str, Any]]:
+        """All kept entries, best first."""
+        ordered = sorted(self._heap, key=lambda e: e[3], reverse=self.rule == 'greater')
+        return [{'value': v, 'epoch': ep, 'slot': s} for _, ep, s, v in ordered]
+
+    # -- hook points -----------------------------------------------------------------------
+    def after_train_epoch(self, runner) -> None:
+        epoch = runner.epoch + 1
+        value = None
+        if runner.val_metrics is not None and self.best_k:
+            if self.monitor not in runner.val_metrics:
+                raise ConfigError(f'CheckpointHook.monitor: {self.monitor!r} is not a validation '
+                                  f'metric; the metrics are {sorted(runner.val_metrics)}')
+            value = runner.val_metrics[self.monitor]
+        slot = self.offer(value, epoch) if value is not None else None
+        last_due = self.save_last and (epoch % self.interval == 0 or
+                                       epoch == runner.max_epochs or runner.stop_requested)
+        if slot is None and not last_due:
+            return
+        if slot is not None:
+            runner.log.info(f'{self.monitor} {value:.6g} is among the best {self.best_k}: saved '
+                            f'to {self.filename(runner, slot)}', console=False)
+        if not runner.is_main:
+            return
+        data = serialize(runner.checkpoint_state({'monitor': self.monitor, 'value': value}))
+        if slot is not None:
+            atomic_write(self.path(runner, slot), data)
+        if last_due:
+            atomic_write(self.path(runner, 'last'), data)
+
+    def after_run(self, runner) -> None:
+        best = self.best
+        if best is None:
+            return
+        runner.log.info(f'Best Valid {self.monitor}: {best["value"]:.6g}')
+        runner.log.info(f'Best Checkpoint: {self.path(runner, best["slot"])} at Epoch '
+                        f'{best["epoch"]}')
+
+    def filename(self, runner, slot) -> str:
+        return f'{runner.run_name}_{slot}.pt'
+
+    def path(self, runner, slot) -> str:
+        return os.path.join(runner.work_dir, self.filename(runner, slot))
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {'best': [[value, epoch, slot] for _, epoch, slot, value in self._heap],
+                'monitor': self.monitor, 'rule': self.rule}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        entries = state.get('best', [])
+        if state.get('monitor', self.monitor) != self.monitor or \
+                state.get('rule', self.rule) != self.rule:
+            raise ConfigError(f'CheckpointHook: the checkpoint ranked by {state.get("monitor")!r} '
+                              f'({state.get("rule")}), the config by {self.monitor!r} '
+                              f'({self.rule}); resume with the same monitor and rule')
+        self._heap = [(self._key(v), int(ep), int(s), float(v)) for v, ep, s in entries
+                      if int(s) < self.best_k]
+        heapq.heapify(self._heap)

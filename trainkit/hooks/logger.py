@@ -1,0 +1,185 @@
+"""LoggerHook: the readable ``loss.log`` table, JSON lines beside it, and console progress.
+
+``loss.log`` (in the work dir) keeps the reference trainer's layout::
+
+     --- Start training spice-v1: 29,314 trainable / 0 frozen parameters, 30 epochs of 120 steps
+    Train     Epoch        Step          LR        Loss   Energy MAE/RMSE     Forces MAE/RMSE
+              1/30    [50/120]   2.083e-04   1.234e-01   1.23e-01/2.35e-01   3.46e-02/4.57e-02
+    Valid     Epoch      Energy MAE/RMSE     Forces MAE/RMSE    weighted_mae
+    EMA       1/30     1.23e-01/2.35e-01   3.46e-02/4.57e-02     3.469e+01
+     --- Training Completed
+     --- Best Valid weighted_mae: 34.69
+     --- Best Checkpoint: work_dirs/spice-v1/spice-v1_0.pt at Epoch 27
+
+Train rows come every ``log_steps`` optimizer steps with the loss terms and the train
+MAE/RMSE of that batch; an ``Epoch`` row every ``log_epochs`` epochs with the epoch's mean
+losses; a ``Valid`` row per validation (marked ``EMA`` when the EMA weights were validated).
+The JSON-lines file holds the same numbers, one object per row, for programs. On a terminal a
+tqdm bar shows progress; otherwise rows are printed as plain lines. Between log steps the hook
+does no host sync: loss terms are summed on the device.
+"""
+import copy
+import os
+import sys
+import time
+from typing import Dict, List, Optional
+
+import torch
+
+from ..errors import ConfigError
+from ..registry import HOOKS
+from .hook import Hook
+
+
+def _num(value: Optional[float], width: int = 11) -> str:
+    return ('-' if value is None else f'{value:.3e}').rjust(width)
+
+
+def _pair(mae: Optional[float], rmse: Optional[float]) -> str:
+    if mae is None:
+        return '-'.rjust(19)
+    return f'{mae:.2e}/{rmse:.2e}'.rjust(19)
+
+
+@HOOKS.register_module()
+class LoggerHook(Hook):
+    """Write training and validation rows.
+
+    Args:
+        log_file: text log in the work dir. Defaults to ``'loss.log'``.
+        json_file: JSON-lines log in the work dir; None derives it from ``log_file``
+            (``loss.jsonl``); ``False`` disables it. Defaults to None.
+        log_steps: a train row every this many optimizer steps. Defaults to 50.
+        log_epochs: an epoch row every this many epochs. Defaults to 1.
+        progress_bar: ``'auto'`` (a bar when stderr is a terminal), True or False.
+            Defaults to ``'auto'``.
+
+    Config example::
+
+        default_hooks = dict(logger=dict(type='LoggerHook', log_file='loss.log', log_steps=50))
+    """
+
+    priority = 'BELOW_NORMAL'
+
+    def __init__(self, log_file: str = 'loss.log', json_file=None, log_steps: int = 50,
+                 log_epochs: int = 1, progress_bar='auto'):
+        for key, value in (('log_steps', log_steps), ('log_epochs', log_epochs)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f'LoggerHook.{key}: expected an int >= 1, got {value!r}')
+        if not isinstance(log_file, str) or not log_file:
+            raise ConfigError(f'LoggerHook.log_file: expected a file name, got {log_file!r}')
+        if progress_bar not in ('auto', True, False):
+            raise ConfigError(f"LoggerHook.progress_bar: expected 'auto', True or False, got "
+                              f'{progress_bar!r}')
+        self.log_file, self.log_steps, self.log_epochs = log_file, log_steps, log_epochs
+        self.json_file = (os.path.splitext(log_file)[0] + '.jsonl') if json_file is None \
+            else json_file
+        self.progress_bar = progress_bar
+        self._bar = None
+        self._epoch_sum: Optional[torch.Tensor] = None
+        self._epoch_batches = 0
+        self._term_names: List[str] = []
+        self._train_metrics = None
+        self._epoch_start = time.time()
+
+    # -- set-up ----------------------------------------------------------------------------
+    def before_run(self, runner) -> None:
+        json_path = os.path.join(runner.work_dir, self.json_file) if self.json_file else None
+        runner.log.attach(os.path.join(runner.work_dir, self.log_file), json_path)
+        if runner.metrics is not None:
+            self._train_metrics = copy.copy(runner.metrics)
+        use_bar = self.progress_bar is True or (self.progress_bar == 'auto' and
+                                                sys.stderr.isatty())
+        self._use_bar = use_bar and runner.is_main
+
+    def _targets(self, runner) -> List[str]:
+        return list(runner.metrics.targets) if runner.metrics is not None else []
+
+    # -- training rows ---------------------------------------------------------------------
+    def before_train_epoch(self, runner) -> None:
+        self._epoch_sum, self._epoch_batches = None, 0
+        self._epoch_start = time.time()
+        if self._use_bar:
+            from tqdm import tqdm
+            self._bar = tqdm(total=runner.iters_per_epoch, leave=False, dynamic_ncols=True,
+                             desc=f'epoch {runner.epoch + 1}/{runner.max_epochs}')
+            runner.log.console = self._bar.write
+        if runner.epoch == runner.start_epoch:
+            self._header(runner)
+
+    def _header(self, runner) -> None:
+        cols = ''.join(f'{t.capitalize()[:10]} MAE/RMSE'.rjust(20) for t in self._targets(runner))
+        runner.log.text(f'{"Train":<6}{"Epoch":>9}{"Step":>12}{"LR":>12}{"Loss":>12}{cols}')
+
+    def after_train_iter(self, runner, batch_idx, batch, preds, losses) -> None:
+        if not self._term_names:
+            self._term_names = list(losses)
+        terms = torch.stack([v.detach().float() for v in losses.values()])
+        self._epoch_sum = terms if self._epoch_sum is None else self._epoch_sum + terms
+        self._epoch_batches += 1
+        if self._bar is not None:
+            self._bar.update(1)
+        if runner.stepped and runner.step % self.log_steps == 0:
+            self._train_row(runner, batch, preds, terms)
+
+    def _train_row(self, runner, batch, preds, terms: torch.Tensor) -> None:
+        values = dict(zip(self._term_names, terms.tolist()))
+        metrics = {}
+        if self._train_metrics is not None:
+            self._train_metrics.reset()
+            self._train_metrics.update(preds, batch)
+            metrics = self._train_metrics.compute()
+        steps = runner.steps_per_epoch
+        step_in_epoch = runner.step - runner.epoch * steps
+        lr = runner.optim_wrapper.optimizer.param_groups[0]['lr']
+        cols = ''.join(_pair(metrics.get(f'{t}_mae'), metrics.get(f'{t}_rmse')).rjust(20)
+                       for t in self._targets(runner))
+        runner.log.text(f'{"":<6}{runner.epoch + 1:>5}/{runner.max_epochs:<3}'
+                        f'{f"[{step_in_epoch}/{steps}]":>12}{_num(lr, 12)}'
+                        f'{_num(values.get("loss"), 12)}{cols}', console=self._bar is None)
+        runner.log.record({'kind': 'train', 'epoch': runner.epoch + 1, 'step': runner.step,
+                           'step_in_epoch': step_in_epoch, 'lr': lr, 'time': time.time(),
+                           **{f'loss_{k}' if k != 'loss' else 'loss': v
+                              for k, v in values.items()},
+                           **{f'train_{k}': v for k, v in metrics.items()}})
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f'{values.get("loss", float("nan")):.3e}')
+
+    # -- validation and epoch rows -----------------------------------------------------------
+    def after_val_epoch(self, runner, metrics: Dict[str, float]) -> None:
+        targets = [t for t in self._targets(runner) if f'{t}_mae' in metrics]
+        extra = [k for k in ('weighted_mae', 'loss') if k in metrics]
+        header = ''.join(f'{t.capitalize()[:10]} MAE/RMSE'.rjust(20) for t in targets) + \
+            ''.join(k.rjust(14) for k in extra)
+        cols = ''.join(_pair(metrics[f'{t}_mae'], metrics[f'{t}_rmse']).rjust(20)
+                       for t in targets) + ''.join(_num(metrics[k], 14) for k in extra)
+        tag = runner.val_tag or 'Valid'
+        runner.log.text(f'{"Valid":<6}{"Epoch":>9}{header}', console=False)
+        runner.log.text(f'{tag:<6}{runner.epoch + 1:>5}/{runner.max_epochs:<3}{cols}')
+        runner.log.record({'kind': 'val', 'epoch': runner.epoch + 1, 'step': runner.step,
+                           'ema': runner.val_tag == 'EMA', 'time': time.time(), **metrics})
+
+    def after_train_epoch(self, runner) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+            runner.log.console = runner.default_console
+        if (runner.epoch + 1) % self.log_epochs != 0 or self._epoch_sum is None:
+            return
+        means = dict(zip(self._term_names, (self._epoch_sum / self._epoch_batches).tolist()))
+        seconds = time.time() - self._epoch_start
+        terms = '  '.join(f'{k} {v:.4e}' for k, v in means.items() if k != 'loss')
+        runner.log.text(f'{"Epoch":<6}{runner.epoch + 1:>5}/{runner.max_epochs:<3}'
+                        f'{"mean":>12}{_num(runner.optim_wrapper.optimizer.param_groups[0]["lr"], 12)}'
+                        f'{_num(means.get("loss"), 12)}   {terms}   ({seconds:.1f} s)')
+        runner.log.record({'kind': 'epoch', 'epoch': runner.epoch + 1, 'step': runner.step,
+                           'seconds': seconds, 'time': time.time(),
+                           **{f'mean_{k}': v for k, v in means.items()}})
+
+    def after_run(self, runner) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if runner.stop_reason:
+            runner.log.info(f'Stopped early at epoch {runner.epoch}: {runner.stop_reason}')
+        runner.log.info('Training Completed')

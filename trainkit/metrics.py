@@ -1,0 +1,99 @@
+"""Validation metrics: MAE and RMSE per target over the whole validation set.
+
+Errors are summed on the device during validation (no host sync per batch) and reduced once,
+over all ranks, at the end: ``MAE = Σ|e| / n`` and ``RMSE = sqrt(Σe² / n)`` with ``n`` the
+number of elements (a force error counts per component), not averages of batch averages.
+"""
+import math
+from typing import Dict, Iterable, Mapping, Optional
+
+import torch
+
+from .errors import ConfigError, DataError
+from .registry import METRICS
+
+
+@METRICS.register_module()
+class ErrorMetrics:
+    """MAE and RMSE of each target, per-atom errors and the weighted MAE.
+
+    Args:
+        targets: names looked up in the predictions and the batch. Defaults to the loss's
+            ``losses_weight`` targets.
+        weights: ``{target: weight}`` for ``weighted_mae = Σ_k w_k·MAE_k``. Defaults to the
+            loss's ``losses_weight`` (the value the reference reports as "Best Valid MAE").
+        per_atom: targets also reported divided by the molecule's atom count (``n_atoms`` in
+            the batch), as ``{target}_per_atom_mae`` / ``_rmse``. Defaults to ``('energy',)``;
+            ignored for a target whose shape does not match ``n_atoms``.
+
+    Keys of :meth:`compute`: ``{t}_mae``, ``{t}_rmse``, ``{t}_per_atom_mae``,
+    ``{t}_per_atom_rmse``, ``weighted_mae``.
+
+    Config example::
+
+        metrics = dict(type='ErrorMetrics', per_atom=['energy'])
+    """
+
+    def __init__(self, targets: Optional[Iterable[str]] = None,
+                 weights: Optional[Mapping[str, float]] = None,
+                 per_atom: Iterable[str] = ('energy',)):
+        self.targets = list(targets) if targets is not None else None
+        self.weights = dict(weights) if weights is not None else None
+        self.per_atom = tuple(per_atom)
+        self._sums: Dict[str, torch.Tensor] = {}
+
+    def bind_loss_weights(self, losses_weight: Optional[Mapping[str, float]]) -> None:
+        """Fill the defaults from the loss (called by the Runner)."""
+        if losses_weight:
+            if self.targets is None:
+                self.targets = list(losses_weight)
+            if self.weights is None:
+                self.weights = dict(losses_weight)
+        if not self.targets:
+            raise ConfigError('metrics: no targets; set metrics.targets or a loss with '
+                              'losses_weight')
+
+    def reset(self) -> None:
+        self._sums = {}
+
+    @torch.no_grad()
+    def update(self, preds: Mapping, batch: Mapping) -> None:
+        """Add one batch's errors (stays on the device)."""
+        for target in self.targets:
+            if target not in preds or target not in batch:
+                where = 'predictions' if target not in preds else 'batch'
+                have = sorted(preds if where == 'predictions' else batch)
+                raise DataError(f'metric target {target!r} is missing in the {where}; it has '
+                                f'{have}')
+            diff = (preds[target].detach() - batch[target]).double()
+            self._add(target, diff)
+            n_atoms = batch.get('n_atoms') if target in self.per_atom else None
+            if n_atoms is not None and n_atoms.shape == diff.shape:
+                self._add(f'{target}_per_atom', diff / n_atoms)
+
+    def _add(self, key: str, diff: torch.Tensor) -> None:
+        row = torch.stack([diff.abs().sum(), diff.square().sum(),
+                           torch.tensor(float(diff.numel()), dtype=torch.float64,
+                                        device=diff.device)])
+        if key in self._sums:
+            self._sums[key] += row
+        else:
+            self._sums[key] = row
+
+    def compute(self, reduce_fn=None) -> Dict[str, float]:
+        """Return the metrics; ``reduce_fn`` sums a tensor over ranks (one collective call)."""
+        if not self._sums:
+            return {}
+        keys = list(self._sums)
+        table = torch.stack([self._sums[k] for k in keys])
+        if reduce_fn is not None:
+            table = reduce_fn(table)
+        table = table.cpu().tolist()
+        result = {}
+        for key, (abs_sum, sq_sum, count) in zip(keys, table):
+            result[f'{key}_mae'] = abs_sum / count if count else math.nan
+            result[f'{key}_rmse'] = math.sqrt(sq_sum / count) if count else math.nan
+        if self.weights:
+            result['weighted_mae'] = sum(w * result[f'{t}_mae'] for t, w in self.weights.items()
+                                         if f'{t}_mae' in result)
+        return result

@@ -1,0 +1,108 @@
+"""Build the optimizer wrapper from ``optim_wrapper`` (MMEngine semantics).
+
+::
+
+    optim_wrapper = dict(
+        type='OptimWrapper',                   # or 'AmpOptimWrapper'
+        optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.01),
+        clip_grad=dict(max_norm=10.0),          # or dict(type='value', clip_value=1.0)
+        accumulative_counts=1,
+        paramwise_cfg=dict(norm_decay_mult=0.0, custom_keys={'head': dict(lr_mult=0.1)}),
+        constructor='DefaultOptimWrapperConstructor')
+
+What trainkit does beyond handing this to mmengine:
+
+* every ``type`` (optimizer, wrapper, constructor) is resolved in trainkit's registries first
+  and passed on as a class, so a custom optimizer registered with
+  ``@OPTIMIZERS.register_module()`` works with and without ``paramwise_cfg`` (mmengine's
+  constructor would otherwise look it up in its root registry and fail);
+* the reference style ``optimizer='AdamW', optimizer_kwargs=dict(betas=[0.9, 0.99])`` is
+  accepted, and lists become tuples where the optimizer expects tuples;
+* frozen parameters (``requires_grad=False``) are removed from every parameter group, whatever
+  the constructor, so they never reach the optimizer.
+"""
+import copy
+from typing import Any, Dict, Optional
+
+from torch import nn
+
+from ..errors import ConfigError
+from ..registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS, lookup
+from ..signature import coerce_tuples
+
+DEFAULT_CONSTRUCTOR = 'DefaultOptimWrapperConstructor'
+
+
+def normalize_optimizer_cfg(cfg: Dict[str, Any], where: str = 'optim_wrapper') -> Dict[str, Any]:
+    """Return a copy of ``cfg`` with ``optimizer`` as a dict whose ``type`` is a class."""
+    cfg = copy.deepcopy(dict(cfg))
+    optimizer = cfg.get('optimizer')
+    kwargs = cfg.pop('optimizer_kwargs', None) or {}
+    if isinstance(optimizer, str) or isinstance(optimizer, type):
+        optimizer = dict(type=optimizer, **kwargs)
+    elif isinstance(optimizer, dict):
+        optimizer = dict(optimizer, **kwargs)
+    else:
+        raise ConfigError(f'{where}.optimizer: expected a dict like dict(type="AdamW", lr=1e-3) '
+                          f'or an optimizer name, got {optimizer!r}')
+    if 'type' not in optimizer:
+        raise ConfigError(f'{where}.optimizer: missing "type" (e.g. type="AdamW")')
+    cls = lookup(OPTIMIZERS, optimizer.pop('type'), f'{where}.optimizer.type')
+    cfg['optimizer'] = dict(type=cls, **coerce_tuples(cls, optimizer))
+    return cfg
+
+
+def build_optim_wrapper(model: nn.Module, cfg: Dict[str, Any]):
+    """Build an mmengine-style optimizer wrapper for ``model`` from an ``optim_wrapper`` dict."""
+    cfg = normalize_optimizer_cfg(cfg)
+    constructor = cfg.pop('constructor', None) or DEFAULT_CONSTRUCTOR
+    ctor_kwargs: Dict[str, Any] = {}
+    if isinstance(constructor, dict):
+        ctor_kwargs = dict(constructor)
+        constructor = ctor_kwargs.pop('type', DEFAULT_CONSTRUCTOR)
+    ctor_cls = lookup(OPTIM_WRAPPER_CONSTRUCTORS, constructor, 'optim_wrapper.constructor')
+    cfg['type'] = lookup(OPTIM_WRAPPERS, cfg.get('type', 'OptimWrapper'), 'optim_wrapper.type')
+    paramwise_cfg = cfg.pop('paramwise_cfg', None)
+    try:
+        wrapper = ctor_cls(optim_wrapper_cfg=cfg, paramwise_cfg=paramwise_cfg,
+                           **ctor_kwargs)(model)
+    except (ValueError, TypeError, KeyError, AssertionError) as err:
+        raise ConfigError(f'optim_wrapper: {type(err).__name__}: {err}') from err
+    drop_frozen_params(wrapper.optimizer)
+    return wrapper
+
+
+def drop_frozen_params(optimizer) -> None:
+    """Remove parameters with ``requires_grad=False`` (and groups left empty) in place."""
+    groups = []
+    for group in optimizer.param_groups:
+        group['params'] = [p for p in group['params'] if p.requires_grad]
+        if group['params']:
+            groups.append(group)
+    if not groups:
+        raise ConfigError('optim_wrapper: the model has no trainable parameter (all are frozen '
+                          'or the model has none); check finetune_modules')
+    optimizer.param_groups[:] = groups
+
+
+def scale_lr(optim_wrapper, auto_scale_lr: Optional[Dict[str, Any]], real_batch_size: int,
+             log=print) -> Optional[float]:
+    """Scale every group's LR by ``real_batch_size / base_batch_size`` (linear scaling rule).
+
+    ``real_batch_size`` is batch size × ranks × accumulation steps. Must run before the param
+    schedulers are built. Returns the factor, or None when not enabled.
+    """
+    if not auto_scale_lr or not auto_scale_lr.get('enable', False):
+        return None
+    base = auto_scale_lr.get('base_batch_size')
+    if not isinstance(base, int) or isinstance(base, bool) or base <= 0:
+        raise ConfigError(f'auto_scale_lr.base_batch_size: expected a positive int, got {base!r}')
+    factor = real_batch_size / base
+    for group in optim_wrapper.optimizer.param_groups:
+        group['lr'] = group['lr'] * factor
+    base_settings = getattr(optim_wrapper, 'base_param_settings', None)
+    if base_settings is not None:
+        base_settings['lr'] = base_settings['lr'] * factor
+    log(f'auto_scale_lr: total batch {real_batch_size} / base_batch_size {base} = {factor:g}; '
+        f'learning rates scaled by {factor:g}')
+    return factor

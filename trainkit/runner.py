@@ -1,0 +1,417 @@
+"""The Runner: builds a run from its parts and runs the epoch loop with hooks.
+
+From a config (what ``tools/train.py`` does)::
+
+    runner = Runner.from_cfg(load_config('configs/spice.py'))
+    runner.train()
+
+From Python, with objects you built yourself::
+
+    runner = Runner(model, train_loader, val_loader,
+                    optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
+                    loss=dict(type='WeightedLoss', lossfn='mse', losses_weight=dict(y=1.0)),
+                    max_epochs=10, work_dir='work_dirs/mine')
+    runner.train()
+    metrics = runner.val()
+
+The loop, its hook points and what a hook may touch are described in
+:mod:`trainkit.hooks.hook`. The Runner reads the loss value only when a hook asks for it.
+"""
+import logging
+import math
+import os
+import random
+import time
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from . import checkpoint as ckpt
+from .data import build_dataloader
+from .dist import all_reduce_sum, broadcast_object, init_distributed
+from .errors import CheckpointError, ConfigError, DataError, TrainkitError, WorkDirError
+from .hooks.hook import HOOK_POINTS, Hook
+from .optim import OptimWrapper, build_optim_wrapper, build_param_schedule, scale_lr
+from .optim.freeze import count_trainable, freeze_except
+from .registry import LOSSES, METRICS, lookup
+from .rng import capture_rng, restore_rng, seed_everything
+from .run_log import RunLog
+
+__version__ = '0.1.0'
+
+
+class Runner:
+    """Train and validate a model with hooks, schedules, checkpoints and exact resume.
+
+    Args:
+        model: an ``nn.Module`` following the model contract: ``model(batch) -> dict`` of
+            named predictions (or a ``'loss'`` entry if the model computes its own loss).
+        train_dataloader: a DataLoader or a ``dict(dataset=..., batch_size=...)``.
+        val_dataloader: the same for validation, or None.
+        optim_wrapper: a ``dict(optimizer=...)`` (MMEngine semantics), an OptimWrapper, or a
+            torch optimizer.
+        loss: a loss ``dict(type='WeightedLoss', ...)``, an ``nn.Module`` taking
+            ``(preds, batch)`` and returning ``{'loss': ..., term: ...}``, or None.
+        metrics: a metrics dict/object; defaults to MAE/RMSE of the loss targets.
+        param_scheduler: a dict or list of dicts (warmup entries included) or None.
+        hooks: hook objects or dicts; None builds the default hooks.
+        max_epochs, val_interval, val_begin: the epoch loop (``train_cfg``).
+        work_dir, run_name: where files go and how checkpoints are named.
+        seed, deterministic: seeding (None picks a random data seed, recorded in checkpoints).
+        resume: continue from ``ckpt_file`` (or ``{work_dir}/{run_name}_last.pt``).
+        ckpt_file: with ``resume=False``, load weights only (finetuning).
+        load_strict: weight loading fails on any missing/unexpected/mis-shaped key.
+        load_ema: when loading weights only, take the EMA weights if the file has them.
+        finetune_modules: keywords; only parameters whose names contain one stay trainable.
+        auto_scale_lr: ``dict(base_batch_size=..., enable=True)``.
+        device: ``'cpu'``, ``'cuda'``, ``'cuda:1'`` or None (CUDA when available).
+        ddp_cfg: keyword arguments for DistributedDataParallel.
+        cfg_text: the resolved config, saved in the work dir and in checkpoints.
+    """
+
+    def __init__(self, model: nn.Module, train_dataloader, val_dataloader=None, *,
+                 optim_wrapper, loss=None, metrics=None, param_scheduler=None,
+                 hooks: Optional[Sequence[Union[Hook, dict]]] = None, max_epochs: int = 1,
+                 val_interval: int = 1, val_begin: int = 1, work_dir: str = 'work_dirs/trainkit',
+                 run_name: str = 'trainkit', seed: Optional[int] = None,
+                 deterministic: bool = False, resume: bool = False,
+                 ckpt_file: Optional[str] = None, load_strict: bool = True,
+                 load_ema: bool = True, finetune_modules: Optional[Sequence[str]] = None,
+                 auto_scale_lr: Optional[dict] = None, device: Optional[str] = None,
+                 ddp_cfg: Optional[dict] = None, cfg_text: Optional[str] = None):
+        logging.getLogger('mmengine').setLevel(logging.WARNING)
+        self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+        self.rank, self.world_size, local_rank = init_distributed(self.device.type)
+        if self.device.type == 'cuda' and self.world_size > 1:
+            self.device = torch.device('cuda', local_rank)
+        self.is_main = self.rank == 0
+        self.default_console = lambda line: print(line, flush=True)
+        self.log = RunLog(self.is_main, self.default_console)
+        seed_everything(seed, deterministic)
+        self.seed = seed
+        self.data_seed = broadcast_object(seed if seed is not None else random.randrange(2**31))
+        self.max_epochs, self.val_interval, self.val_begin = max_epochs, val_interval, val_begin
+        self.work_dir, self.run_name = work_dir, run_name
+        self.resume, self.ckpt_file = resume, ckpt_file
+        self.load_strict, self.load_ema = load_strict, load_ema
+        self.cfg_text = cfg_text
+
+        self.unwrapped_model = model.to(self.device)
+        if finetune_modules:
+            freeze_except(self.unwrapped_model, finetune_modules)
+        self.num_trainable, self.num_frozen = count_trainable(self.unwrapped_model)
+        self._data_generator = torch.Generator()
+        self.train_dataloader = self._loader(train_dataloader, 'train_dataloader', True)
+        self.val_dataloader = self._loader(val_dataloader, 'val_dataloader', False)
+        self.loss = self._build_loss(loss)
+        self.metrics = self._build_metrics(metrics)
+        self.optim_wrapper = self._build_optim_wrapper(optim_wrapper)
+        self.iters_per_epoch = len(self.train_dataloader)
+        accumulate = getattr(self.optim_wrapper, '_accumulative_counts', 1)
+        self.steps_per_epoch = math.ceil(self.iters_per_epoch / accumulate)
+        self.lr_scale = scale_lr(self.optim_wrapper, auto_scale_lr,
+                                 self.train_dataloader.batch_size * self.world_size * accumulate,
+                                 log=self.log.info)
+        self.schedule = build_param_schedule(param_scheduler, self.optim_wrapper, max_epochs,
+                                             self.steps_per_epoch)
+        self.model = self._wrap_ddp(self.unwrapped_model, ddp_cfg or {})
+        self.hooks = self._build_hooks(hooks)
+
+        self.epoch = self.start_epoch = 0
+        self.step = self.iter = self.inner_iter = 0
+        self.stepped = False
+        self.stop_reason: Optional[str] = None
+        self.val_metrics: Optional[Dict[str, float]] = None
+        self.val_model: nn.Module = self.unwrapped_model
+        self.val_tag = ''
+
+    @classmethod
+    def from_cfg(cls, cfg, **overrides) -> 'Runner':
+        """Validate a config (``mmengine.Config`` or dict) and build the Runner it describes."""
+        from .build import runner_kwargs_from_cfg
+        return cls(**{**runner_kwargs_from_cfg(cfg), **overrides})
+
+    # ----------------------------------------------------------------------------- building
+    def _loader(self, spec, where: str, training: bool):
+        if spec is None or not isinstance(spec, dict):
+            if training and spec is None:
+                raise ConfigError(f'{where}: missing')
+            return spec
+        return build_dataloader(spec, where, training=training, generator=self._data_generator,
+                                rank=self.rank, world_size=self.world_size, seed=self.data_seed)
+
+    @staticmethod
+    def _build_loss(loss):
+        if isinstance(loss, dict):
+            kwargs = dict(loss)
+            return lookup(LOSSES, kwargs.pop('type', 'WeightedLoss'), 'loss.type')(**kwargs)
+        return loss
+
+    def _build_metrics(self, metrics):
+        weights = getattr(self.loss, 'losses_weight', None)
+        if isinstance(metrics, dict):
+            kwargs = dict(metrics)
+            metrics = lookup(METRICS, kwargs.pop('type', 'ErrorMetrics'), 'metrics.type')(**kwargs)
+        elif metrics is None and weights:
+            metrics = lookup(METRICS, 'ErrorMetrics', 'metrics.type')()
+        if metrics is not None and hasattr(metrics, 'bind_loss_weights'):
+            metrics.bind_loss_weights(weights)
+        return metrics
+
+    def _build_optim_wrapper(self, spec):
+        if isinstance(spec, dict):
+            return build_optim_wrapper(self.unwrapped_model, spec)
+        if isinstance(spec, torch.optim.Optimizer):
+            return OptimWrapper(optimizer=spec)
+        if spec is None:
+            raise ConfigError('optim_wrapper: missing; e.g. dict(optimizer=dict(type="AdamW", '
+                              'lr=1e-3))')
+        return spec
+
+    def _wrap_ddp(self, model: nn.Module, ddp_cfg: dict) -> nn.Module:
+        if self.world_size == 1:
+            return model
+        device_ids = [self.device.index] if self.device.type == 'cuda' else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, **ddp_cfg)
+
+    def _build_hooks(self, hooks) -> List[Hook]:
+        from .build import build_hooks
+        built = build_hooks(hooks)
+        return [h for h in built if getattr(h, 'active', True)]
+
+    # --------------------------------------------------------------------------- the loop
+    def train(self) -> nn.Module:
+        """Run ``max_epochs`` epochs (from the resumed epoch); return the trained model."""
+        self._prepare_work_dir()
+        self._load_checkpoint()
+        self._hooks_at = {point: [h for h in self.hooks if h.implements(point)]
+                          for point in HOOK_POINTS}
+        try:
+            self._call('before_run')
+            self._log_start()
+            while self.epoch < self.max_epochs and self.stop_reason is None:
+                self._run_epoch()
+            self._call('after_run')
+        except TrainkitError as err:
+            self.log.info(f'Stopped with an error: {err}', console=False)
+            raise
+        finally:
+            self.log.close()
+        return self.unwrapped_model
+
+    def _run_epoch(self) -> None:
+        self.val_metrics = None
+        self._start_epoch_data()
+        self.model.train()
+        self._call('before_train_epoch')
+        begin_epoch = getattr(self.optim_wrapper, 'begin_epoch', None)
+        if begin_epoch is not None:
+            begin_epoch(self.iters_per_epoch)
+        before_iter, before_backward, after_iter = (self._hooks_at[p] for p in (
+            'before_train_iter', 'before_backward', 'after_train_iter'))
+        for batch_idx, batch in enumerate(self.train_dataloader):
+            self.inner_iter = batch_idx
+            for hook in before_iter:
+                hook.before_train_iter(self, batch_idx, batch)
+            batch = self._to_device(batch)
+            preds, losses = self._train_step(batch, before_backward)
+            for hook in after_iter:
+                hook.after_train_iter(self, batch_idx, batch, preds, losses)
+        if self._val_due():
+            self.val()
+        reason = self.schedule.after_epoch(self.val_metrics)
+        if reason:
+            self.request_stop(reason)
+        self._call('after_train_epoch')
+        self.epoch += 1
+
+    def _train_step(self, batch, before_backward: List[Hook]):
+        wrapper = self.optim_wrapper
+        with wrapper.optim_context(self.model):
+            preds = self.model(batch)
+            losses = self._compute_loss(preds, batch)
+        for hook in before_backward:
+            if hook.before_backward(self, losses) is False:
+                self.stepped = wrapper.skip_update()
+                break
+        else:
+            wrapper.update_params(losses['loss'])
+            self.stepped = wrapper.should_update()
+        self.iter += 1
+        if self.stepped:
+            self.step += 1
+            self.schedule.after_optim_step()
+        return preds, losses
+
+    def _compute_loss(self, preds, batch) -> Dict[str, torch.Tensor]:
+        if self.loss is not None:
+            return self.loss(preds, batch)
+        if not isinstance(preds, dict) or 'loss' not in preds:
+            raise DataError('no loss is configured and the model did not return a "loss" '
+                            f'entry (it returned {type(preds).__name__} '
+                            f'{sorted(preds) if isinstance(preds, dict) else ""}); set `loss` '
+                            'in the config or return {"loss": ...} from the model')
+        return {'loss': preds['loss']}
+
+    def _val_due(self) -> bool:
+        number = self.epoch + 1
+        return self.val_dataloader is not None and number >= self.val_begin and (
+            number % self.val_interval == 0 or number == self.max_epochs)
+
+    @torch.no_grad()
+    def val(self) -> Dict[str, float]:
+        """Validate ``runner.val_model`` (the EMA weights when the EMA hook says so)."""
+        if self.val_dataloader is None:
+            raise ConfigError('val_dataloader: missing; runner.val() needs one')
+        if not hasattr(self, '_hooks_at'):
+            self._hooks_at = {p: [h for h in self.hooks if h.implements(p)] for p in HOOK_POINTS}
+        self.val_model, self.val_tag = self.unwrapped_model, ''
+        self._call('before_val_epoch')
+        model, was_training = self.val_model, self.val_model.training
+        model.eval()
+        if self.metrics is not None:
+            self.metrics.reset()
+        loss_sum = torch.zeros(2, dtype=torch.float64, device=self.device)
+        for batch in self.val_dataloader:
+            batch = self._to_device(batch)
+            preds = model(batch)
+            if self.metrics is not None:
+                self.metrics.update(preds, batch)
+            if self.loss is not None or (isinstance(preds, dict) and 'loss' in preds):
+                loss_sum[0] += self._compute_loss(preds, batch)['loss'].detach().double()
+                loss_sum[1] += 1
+        model.train(was_training)
+        metrics = self.metrics.compute(all_reduce_sum) if self.metrics is not None else {}
+        all_reduce_sum(loss_sum)
+        if loss_sum[1] > 0:
+            metrics['loss'] = float(loss_sum[0] / loss_sum[1])
+        self.val_metrics = metrics
+        self._call('after_val_epoch', metrics)
+        return metrics
+
+    # -------------------------------------------------------------------------- utilities
+    def _call(self, point: str, *args) -> None:
+        for hook in self._hooks_at[point]:
+            getattr(hook, point)(self, *args)
+
+    def _to_device(self, batch):
+        if self.device.type == 'cpu':
+            return batch
+        if torch.is_tensor(batch):
+            return batch.to(self.device, non_blocking=True)
+        if isinstance(batch, dict):
+            return {k: self._to_device(v) for k, v in batch.items()}
+        if isinstance(batch, (list, tuple)):
+            return type(batch)(self._to_device(v) for v in batch)
+        return batch
+
+    def _start_epoch_data(self) -> None:
+        """Seed this epoch's shuffling from (data seed, epoch) only."""
+        self._data_generator.manual_seed(self.data_seed + self.epoch)
+        sampler = getattr(self.train_dataloader, 'sampler', None)
+        if hasattr(sampler, 'set_epoch'):
+            sampler.set_epoch(self.epoch)
+
+    def request_stop(self, reason: str) -> None:
+        """Finish the current epoch (checkpoint included), then end training."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            self.log.info(f'Stop requested: {reason}')
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop_reason is not None
+
+    # ----------------------------------------------------------------- files and checkpoints
+    def _prepare_work_dir(self) -> None:
+        if not self.is_main:
+            return
+        try:
+            os.makedirs(self.work_dir, exist_ok=True)
+            probe = os.path.join(self.work_dir, f'.write-test-{os.getpid()}')
+            with open(probe, 'w') as f:
+                f.write('ok')
+            os.remove(probe)
+        except OSError as err:
+            raise WorkDirError(f'work_dir {self.work_dir!r} is not writable: {err.strerror}; '
+                               f'choose another with --work-dir') from None
+        if self.cfg_text:
+            with open(os.path.join(self.work_dir, f'{self.run_name}_config.py'), 'w',
+                      encoding='utf-8') as f:
+                f.write(self.cfg_text)
+
+    def checkpoint_state(self, extra_meta: Optional[dict] = None) -> Dict[str, Any]:
+        """The full state at the end of the current epoch (see :mod:`trainkit.checkpoint`)."""
+        meta = {'epoch': self.epoch + 1, 'step': self.step, 'iter': self.iter,
+                'run_name': self.run_name, 'data_seed': self.data_seed,
+                'saved_at': time.strftime('%Y-%m-%d %H:%M:%S'), 'trainkit_version': __version__,
+                'torch_version': torch.__version__, 'world_size': self.world_size}
+        meta.update(extra_meta or {})
+        return {
+            ckpt.KEY_VERSION: ckpt.CHECKPOINT_VERSION,
+            ckpt.KEY_META: meta,
+            ckpt.KEY_MODEL: self.unwrapped_model.state_dict(),
+            ckpt.KEY_OPTIMIZER: self.optim_wrapper.state_dict(),
+            ckpt.KEY_SCHEDULE: self.schedule.state_dict(),
+            ckpt.KEY_HOOKS: {hook.name: hook.state_dict() for hook in self.hooks},
+            ckpt.KEY_RNG: capture_rng(),
+            ckpt.KEY_LOG: self.log.state_dict(),
+            ckpt.KEY_CONFIG: self.cfg_text,
+        }
+
+    def _resume_path(self) -> str:
+        if isinstance(self.resume, str):
+            return self.resume
+        if self.ckpt_file:
+            return self.ckpt_file
+        path = os.path.join(self.work_dir, f'{self.run_name}_last.pt')
+        if not os.path.isfile(path):
+            raise CheckpointError(f'resume: there is no checkpoint to resume from: {path} does '
+                                  f'not exist (run_name={self.run_name!r}, work_dir='
+                                  f'{self.work_dir!r}); start without --resume or give the file')
+        return path
+
+    def _load_checkpoint(self) -> None:
+        if self.resume:
+            self._resume_from(self._resume_path())
+        elif self.ckpt_file:
+            self._load_weights(self.ckpt_file)
+
+    def _resume_from(self, path: str) -> None:
+        state = ckpt.load_checkpoint(path)
+        ckpt.load_model_weights(self.unwrapped_model, state[ckpt.KEY_MODEL], path, strict=True)
+        try:
+            self.optim_wrapper.load_state_dict(state[ckpt.KEY_OPTIMIZER])
+        except (ValueError, KeyError) as err:
+            raise CheckpointError(f'{path}: the optimizer state does not fit this config '
+                                  f'({err}); resume with the config the run was started with')
+        self.schedule.load_state_dict(state[ckpt.KEY_SCHEDULE])
+        saved_hooks = state.get(ckpt.KEY_HOOKS, {})
+        for hook in self.hooks:
+            if hook.name in saved_hooks:
+                hook.load_state_dict(saved_hooks[hook.name])
+        restore_rng(state[ckpt.KEY_RNG])
+        meta = state[ckpt.KEY_META]
+        self.epoch = self.start_epoch = int(meta['epoch'])
+        self.step, self.iter = int(meta['step']), int(meta['iter'])
+        self.data_seed = int(meta.get('data_seed', self.data_seed))
+        self.log.load_state_dict(state.get(ckpt.KEY_LOG, {}))
+        self.log.info(f'Resumed from {path}: epoch {self.epoch} done, step {self.step}')
+
+    def _load_weights(self, path: str) -> None:
+        state = ckpt.load_checkpoint(path, require_trainkit=False)
+        weights = (self.load_ema and ckpt.ema_weights(state)) or state[ckpt.KEY_MODEL]
+        kind = 'EMA weights' if weights is not state[ckpt.KEY_MODEL] else 'weights'
+        report = ckpt.load_model_weights(self.unwrapped_model, weights, path,
+                                         strict=self.load_strict)
+        skipped = sum(len(v) for v in report.values())
+        self.log.info(f'Loaded {kind} from {path} (training starts from epoch 0)' +
+                      (f'; not loaded: {report}' if skipped else ''))
+
+    def _log_start(self) -> None:
+        self.log.info(
+            f'Start training {self.run_name}: {self.num_trainable:,} trainable / '
+            f'{self.num_frozen:,} frozen parameters, {self.max_epochs} epochs of '
+            f'{self.steps_per_epoch} optimizer steps ({self.iters_per_epoch} batches), '
+            f'device {self.device}, {self.world_size} process(es)')
