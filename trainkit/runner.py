@@ -38,7 +38,7 @@ from .registry import LOSSES, METRICS, lookup
 from .rng import capture_rng, restore_rng, seed_everything
 from .run_log import RunLog
 
-__version__ = '0.1.0'
+from . import __version__
 
 
 class Runner:

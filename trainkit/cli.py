@@ -1,0 +1,75 @@
+"""Shared pieces of the command-line tools: CLI overrides, dry runs, error reporting."""
+import sys
+import traceback
+
+from .errors import TrainkitError
+
+
+def _set(cfg, key: str, value, reference_key: str = None) -> None:
+    """Set a top-level key, or its reference-style twin when the config uses ``trainer``."""
+    trainer = cfg.get('trainer')
+    if isinstance(trainer, dict) and (reference_key or key) in trainer:
+        trainer[reference_key or key] = value
+    else:
+        cfg[key] = value
+        if reference_key and reference_key in cfg:
+            cfg[reference_key] = value
+
+
+def apply_cli_overrides(cfg, args) -> None:
+    """Apply ``--work-dir``, ``--seed``, ``--resume`` and ``--amp`` to a loaded config."""
+    if args.work_dir:
+        _set(cfg, 'work_dir', args.work_dir, 'save_dir')
+    if args.seed is not None:
+        _set(cfg, 'seed', args.seed)
+    if args.resume is not None:
+        _set(cfg, 'resume', True)
+        if args.resume is not True:
+            _set(cfg, 'ckpt_file', args.resume)
+    if args.amp:
+        wrapper = cfg.get('optim_wrapper')
+        if wrapper is None:
+            cfg['optim_wrapper'] = {'type': 'AmpOptimWrapper'}
+        elif wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':
+            wrapper['type'] = 'AmpOptimWrapper'
+
+
+def report_error(err: BaseException, debug: bool) -> int:
+    """Print a user error (exit code 2) or re-raise anything else."""
+    if not isinstance(err, TrainkitError) or debug:
+        if isinstance(err, TrainkitError):
+            traceback.print_exc()
+            return err.exit_code
+        raise err
+    print(f'error: {err}', file=sys.stderr)
+    return err.exit_code
+
+
+def describe_param_groups(runner) -> str:
+    lines = ['Parameter groups:']
+    for i, group in enumerate(runner.optim_wrapper.optimizer.param_groups):
+        numel = sum(p.numel() for p in group['params'])
+        lines.append(f'  group {i}: {len(group["params"])} tensors, {numel:,} parameters, '
+                     f'base lr {group.get("initial_lr", group["lr"]):.4g}, weight_decay '
+                     f'{group.get("weight_decay", 0):.4g}')
+    frozen = [p for p in runner.unwrapped_model.parameters() if not p.requires_grad]
+    lines.append(f'  frozen: {len(frozen)} tensors, {sum(p.numel() for p in frozen):,} '
+                 f'parameters (not in the optimizer)')
+    return '\n'.join(lines)
+
+
+def dry_run(runner, cfg, steps: int = 10) -> None:
+    """Print the resolved config, the parameter groups and the first learning rates."""
+    from .build import prepare_config
+    from .optim.simulate import simulate_schedule
+    import pprint
+    print('Resolved config (after trainer-section expansion and overrides):')
+    print(pprint.pformat(prepare_config(cfg), sort_dicts=False, width=100))
+    print(describe_param_groups(runner))
+    rows = simulate_schedule(runner.optim_wrapper, runner.schedule, runner.max_epochs,
+                             runner.steps_per_epoch, limit=steps)
+    print(f'First {len(rows)} optimizer steps ({runner.steps_per_epoch} per epoch):')
+    for row in rows:
+        lrs = ', '.join(f'{v:.4e}' for k, v in row.items() if k.startswith('lr_'))
+        print(f'  step {row["step"]:>4}  epoch {row["epoch"]:.3f}  lr {lrs}')
+    print('Dry run: nothing was trained or written.')
