@@ -20,6 +20,7 @@ Example::
 import ast
 import importlib
 import os
+import re
 from typing import Any, List, Sequence, Tuple
 
 from .errors import ConfigError
@@ -103,8 +104,24 @@ def load_config(path: str, cfg_options: Sequence[str] = ()):
     except Exception as err:  # the config's own code failed: name the file
         raise ConfigError(f'{path}: the config could not be loaded: '
                           f'{type(err).__name__}: {err}') from err
+    if path.endswith(('.yaml', '.yml')):
+        _yaml_numbers(cfg._cfg_dict)
     apply_cfg_options(cfg, parse_cfg_options(cfg_options))
     return cfg
+
+
+_YAML_FLOAT = re.compile(r'^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$')
+
+
+def _yaml_numbers(node) -> None:
+    """YAML 1.1 reads ``5e-4`` (no dot) as a string; make such values floats."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) \
+        if isinstance(node, list) else ()
+    for key, value in list(items):
+        if isinstance(value, str) and _YAML_FLOAT.match(value):
+            node[key] = float(value)
+        elif isinstance(value, (dict, list)):
+            _yaml_numbers(value)
 
 
 def import_custom_modules(cfg, extra: Sequence[str] = ()) -> List[str]:

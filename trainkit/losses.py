@@ -82,7 +82,8 @@ class WeightedLoss(nn.Module):
             in the batch. Required.
         beta: SmoothL1's β. Defaults to 1.0.
 
-    ``forward(preds, batch)`` returns ``{'loss': total, target: unweighted term, ...}``.
+    ``forward(preds, batch)`` returns ``{'loss': total, target: unweighted term, ...}`` (the
+    total first).
 
     Config example::
 
@@ -113,7 +114,7 @@ class WeightedLoss(nn.Module):
         return cls(beta=beta) if beta is not None else cls()
 
     def forward(self, preds: Mapping, batch: Mapping) -> Dict[str, torch.Tensor]:
-        terms = {}
+        terms = {'loss': None}
         total = None
         for target, weight in self.losses_weight.items():
             pred = _pick(preds, target, 'predictions')

@@ -120,7 +120,7 @@ class Runner:
 
         self.epoch = self.start_epoch = 0
         self.step = self.iter = self.inner_iter = 0
-        self.stepped = False
+        self.stepped = self.skipped_update = False
         self.stop_reason: Optional[str] = None
         self.val_metrics: Optional[Dict[str, float]] = None
         self.val_model: nn.Module = self.unwrapped_model
@@ -231,8 +231,10 @@ class Runner:
         with wrapper.optim_context(self.model):
             preds = self.model(batch)
             losses = self._compute_loss(preds, batch)
+        self.skipped_update = False
         for hook in before_backward:
             if hook.before_backward(self, losses) is False:
+                self.skipped_update = True
                 self.stepped = wrapper.skip_update()
                 break
         else:
@@ -346,7 +348,7 @@ class Runner:
         meta = {'epoch': self.epoch + 1, 'step': self.step, 'iter': self.iter,
                 'run_name': self.run_name, 'data_seed': self.data_seed,
                 'saved_at': time.strftime('%Y-%m-%d %H:%M:%S'), 'trainkit_version': __version__,
-                'torch_version': torch.__version__, 'world_size': self.world_size}
+                'torch_version': str(torch.__version__), 'world_size': self.world_size}
         meta.update(extra_meta or {})
         return {
             ckpt.KEY_VERSION: ckpt.CHECKPOINT_VERSION,

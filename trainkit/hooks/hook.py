@@ -112,7 +112,8 @@ class Hook:
 
     def after_train_iter(self, runner, batch_idx: int, batch: Any, preds: Dict[str, Any],
                          losses: Dict[str, Any]) -> None:
-        """After every training batch; ``runner.stepped`` tells if the optimizer stepped."""
+        """After every training batch; ``runner.stepped`` tells if the optimizer stepped,
+        ``runner.skipped_update`` if a ``before_backward`` hook dropped the batch."""
 
     def before_val_epoch(self, runner) -> None:
         """Before validation; may set ``runner.val_model`` (the EMA hook does)."""

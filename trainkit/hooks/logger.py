@@ -22,7 +22,7 @@ import copy
 import os
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import torch
 
@@ -36,9 +36,9 @@ def _num(value: Optional[float], width: int = 11) -> str:
 
 
 def _pair(mae: Optional[float], rmse: Optional[float]) -> str:
-    if mae is None:
-        return '-'.rjust(19)
-    return f'{mae:.2e}/{rmse:.2e}'.rjust(19)
+    def one(value):
+        return '-' if value is None else f'{value:.2e}'
+    return f'{one(mae)}/{one(rmse)}'.rjust(19)
 
 
 @HOOKS.register_module()
@@ -61,8 +61,9 @@ class LoggerHook(Hook):
 
     priority = 'BELOW_NORMAL'
 
-    def __init__(self, log_file: str = 'loss.log', json_file=None, log_steps: int = 50,
-                 log_epochs: int = 1, progress_bar='auto'):
+    def __init__(self, log_file: str = 'loss.log', json_file: Union[str, bool, None] = None,
+                 log_steps: int = 50, log_epochs: int = 1,
+                 progress_bar: Union[str, bool] = 'auto'):
         for key, value in (('log_steps', log_steps), ('log_epochs', log_epochs)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f'LoggerHook.{key}: expected an int >= 1, got {value!r}')
@@ -115,8 +116,9 @@ class LoggerHook(Hook):
         if not self._term_names:
             self._term_names = list(losses)
         terms = torch.stack([v.detach().float() for v in losses.values()])
-        self._epoch_sum = terms if self._epoch_sum is None else self._epoch_sum + terms
-        self._epoch_batches += 1
+        if not runner.skipped_update:  # a batch the NaN guard dropped stays out of the means
+            self._epoch_sum = terms if self._epoch_sum is None else self._epoch_sum + terms
+            self._epoch_batches += 1
         if self._bar is not None:
             self._bar.update(1)
         if runner.stepped and runner.step % self.log_steps == 0:
@@ -148,11 +150,11 @@ class LoggerHook(Hook):
     # -- validation and epoch rows -----------------------------------------------------------
     def after_val_epoch(self, runner, metrics: Dict[str, float]) -> None:
         targets = [t for t in self._targets(runner) if f'{t}_mae' in metrics]
+        get = metrics.get
         extra = [k for k in ('weighted_mae', 'loss') if k in metrics]
         header = ''.join(f'{t.capitalize()[:10]} MAE/RMSE'.rjust(20) for t in targets) + \
             ''.join(k.rjust(14) for k in extra)
-        cols = ''.join(_pair(metrics[f'{t}_mae'], metrics[f'{t}_rmse']).rjust(20)
-                       for t in targets) + ''.join(_num(metrics[k], 14) for k in extra)
+        cols = ''.join(_pair(get(f'{t}_mae'), get(f'{t}_rmse')).rjust(20) for t in targets) + ''.join(_num(metrics[k], 14) for k in extra)
         tag = runner.val_tag or 'Valid'
         runner.log.text(f'{"Valid":<6}{"Epoch":>9}{header}', console=False)
         runner.log.text(f'{tag:<6}{runner.epoch + 1:>5}/{runner.max_epochs:<3}{cols}')

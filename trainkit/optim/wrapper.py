@@ -54,14 +54,18 @@ class OptimWrapper(MMOptimWrapper):
             self.zero_grad(**(zero_kwargs or {}))
 
     def skip_update(self) -> bool:
-        """Count a dropped batch; step with the window's other gradients if it was the last.
+        """Count a dropped batch; if it closes a window, step with the window's other gradients
+        (if any batch of the window contributed one).
 
         Returns:
             whether the optimizer stepped.
         """
         self._inner_count += 1
-        if self.should_update():
+        if not self.should_update():
+            return False
+        has_grad = any(p.grad is not None for group in self.optimizer.param_groups
+                       for p in group['params'])
+        if has_grad:
             self.step()
-            self.zero_grad()
-            return True
-        return False
+        self.zero_grad()
+        return has_grad

@@ -1,0 +1,70 @@
+"""Components registered for tests: scripted metrics, a NaN-making dataset, a crash hook."""
+import torch
+
+from trainkit.datasets.synthetic import SyntheticRegression
+from trainkit.hooks import Hook
+from trainkit.registry import DATASETS, HOOKS, METRICS
+
+
+@METRICS.register_module(force=True)
+class ScriptedMetric:
+    """Returns ``{key: values[i]}`` at the i-th validation, whatever the model does."""
+
+    def __init__(self, values, key='score', targets=('y',)):
+        self.values, self.key, self.targets, self.calls = list(values), key, list(targets), 0
+
+    def bind_loss_weights(self, weights):
+        pass
+
+    def reset(self):
+        pass
+
+    def update(self, preds, batch):
+        pass
+
+    def compute(self, reduce_fn=None):
+        value = self.values[min(self.calls, len(self.values) - 1)]
+        self.calls += 1
+        return {self.key: value}
+
+
+@DATASETS.register_module(force=True)
+class NaNAfter(SyntheticRegression):
+    """SyntheticRegression whose targets become NaN from sample ``start`` on."""
+
+    def __init__(self, start, **kwargs):
+        super().__init__(**kwargs)
+        self.y[start:] = float('nan')
+
+
+class Crash(RuntimeError):
+    pass
+
+
+@HOOKS.register_module(force=True)
+class CrashAfterEpoch(Hook):
+    """Raise after the checkpoint of epoch ``epoch`` (1-based) is written: a simulated kill."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def after_train_epoch(self, runner):
+        if runner.epoch + 1 == self.epoch:
+            raise Crash(f'simulated crash after epoch {self.epoch}')
+
+
+@HOOKS.register_module(force=True)
+class RecordWeights(Hook):
+    """Keep a copy of the raw weights after every optimizer step."""
+
+    priority = 'HIGHEST'
+
+    def __init__(self):
+        self.history = []
+
+    def after_train_iter(self, runner, batch_idx, batch, preds, losses):
+        if runner.stepped:
+            self.history.append({k: v.detach().clone() for k, v in
+                                 runner.unwrapped_model.state_dict().items()})
