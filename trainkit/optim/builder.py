@@ -24,6 +24,7 @@ What trainkit does beyond handing this to mmengine:
 import copy
 from typing import Any, Dict, Optional
 
+from mmengine.optim import DefaultOptimWrapperConstructor
 from torch import nn
 
 from ..errors import ConfigError
@@ -63,13 +64,34 @@ def build_optim_wrapper(model: nn.Module, cfg: Dict[str, Any]):
     ctor_cls = lookup(OPTIM_WRAPPER_CONSTRUCTORS, constructor, 'optim_wrapper.constructor')
     cfg['type'] = lookup(OPTIM_WRAPPERS, cfg.get('type', 'OptimWrapper'), 'optim_wrapper.type')
     paramwise_cfg = cfg.pop('paramwise_cfg', None)
+    if isinstance(ctor_cls, type) and issubclass(ctor_cls, DefaultOptimWrapperConstructor):
+        _require_weight_decay(cfg['optimizer'], paramwise_cfg)
     try:
         wrapper = ctor_cls(optim_wrapper_cfg=cfg, paramwise_cfg=paramwise_cfg,
                            **ctor_kwargs)(model)
+    except ConfigError:  # already names its config path (and is a ValueError)
+        raise
     except (ValueError, TypeError, KeyError, AssertionError) as err:
         raise ConfigError(f'optim_wrapper: {type(err).__name__}: {err}') from err
     drop_frozen_params(wrapper.optimizer)
     return wrapper
+
+
+def _require_weight_decay(optimizer_cfg: Dict[str, Any], paramwise_cfg) -> None:
+    """mmengine's constructor scales an explicit ``weight_decay`` only; say so clearly."""
+    if not isinstance(paramwise_cfg, dict) or 'weight_decay' in optimizer_cfg:
+        return
+    keys = [f'paramwise_cfg.{key}' for key in
+            ('bias_decay_mult', 'norm_decay_mult', 'dwconv_decay_mult') if key in paramwise_cfg]
+    custom_keys = paramwise_cfg.get('custom_keys')
+    if isinstance(custom_keys, dict):
+        keys += [f'paramwise_cfg.custom_keys.{name!r}.decay_mult'
+                 for name, opts in custom_keys.items()
+                 if isinstance(opts, dict) and 'decay_mult' in opts]
+    if keys:
+        raise ConfigError(f'optim_wrapper.{keys[0]} scales the weight decay, but '
+                          f'optim_wrapper.optimizer has no weight_decay to scale; set it '
+                          f'explicitly, e.g. weight_decay=0.01')
 
 
 def drop_frozen_params(optimizer) -> None:

@@ -89,7 +89,6 @@ class LayerDecayOptimWrapperConstructor:
         if base_lr is None:
             raise ConfigError('optim_wrapper.optimizer.lr: required by '
                               'LayerDecayOptimWrapperConstructor')
-        weight_decay = self.optimizer_cfg.get('weight_decay', 0.0)
         groups: Dict[tuple, Dict[str, Any]] = {}
         after_blocks = False
         for name, param in model.named_parameters():
@@ -103,8 +102,10 @@ class LayerDecayOptimWrapperConstructor:
             no_decay = param.ndim <= 1 or any(n in name for n in self.no_decay_names)
             scale = self.decay ** (num_layers - layer_id)
             group = groups.setdefault((layer_id, no_decay), {
-                'params': [], 'lr': base_lr * scale, 'lr_scale': scale, 'layer_id': layer_id,
-                'weight_decay': 0.0 if no_decay else weight_decay})
+                'params': [], 'lr': base_lr * scale, 'lr_scale': scale, 'layer_id': layer_id})
+            if no_decay:
+                # decayed groups keep the optimizer's weight_decay (configured or default)
+                group['weight_decay'] = 0.0
             group['params'].append(param)
         return [groups[key] for key in sorted(groups)]
 
