@@ -1,0 +1,155 @@
+"""A small invariant neural network potential: energies and forces of molecules."""
+import math
+from typing import Dict, Optional
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..registry import MODELS
+
+
+def _scatter_sum(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
+    """Sum rows of ``values`` into ``size`` rows by ``index`` (differentiable twice)."""
+    out = values.new_zeros((size,) + values.shape[1:])
+    return out.index_add(0, index, values)
+
+
+class GaussianBasis(nn.Module):
+    """Gaussians of width = spacing, centred on ``num`` points in [0, cutoff], of distances."""
+
+    def __init__(self, num: int, cutoff: float):
+        super().__init__()
+        self.register_buffer('centres', torch.linspace(0.0, cutoff, num))
+        self.width = cutoff / (num - 1)
+
+    def forward(self, distance: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-0.5 * ((distance[:, None] - self.centres) / self.width) ** 2)
+
+
+def cosine_envelope(distance: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """``(cos(π d / cutoff) + 1) / 2`` inside the cutoff, 0 outside: smooth to first order."""
+    inside = (distance < cutoff).to(distance.dtype)
+    return 0.5 * (torch.cos(math.pi * distance / cutoff) + 1.0) * inside
+
+
+class Interaction(nn.Module):
+    """Continuous-filter convolution: h_i += MLP(Σ_j W(r_ij) ⊙ Linear(h_j))."""
+
+    def __init__(self, features: int, num_rbf: int):
+        super().__init__()
+        self.filter = nn.Sequential(nn.Linear(num_rbf, features), nn.SiLU(),
+                                    nn.Linear(features, features))
+        self.message = nn.Linear(features, features, bias=False)
+        self.update = nn.Sequential(nn.Linear(features, features), nn.SiLU(),
+                                    nn.Linear(features, features))
+
+    def forward(self, h, basis, envelope, edge_index):
+        i, j = edge_index
+        weights = self.filter(basis) * envelope[:, None]
+        messages = self.message(h)[j] * weights
+        return h + self.update(_scatter_sum(messages, i, h.shape[0]))
+
+
+@MODELS.register_module()
+class NeuralPotential(nn.Module):
+    """SchNet-like invariant potential: energy per molecule and forces ``-∂E/∂pos``.
+
+    Atoms are embedded by atomic number; interaction layers mix the features of atoms within
+    ``cutoff`` through filters of a Gaussian distance basis times a cosine envelope; an MLP
+    gives each atom an energy, plus a per-element shift; the atom energies are summed per
+    molecule. The model is invariant to rotations, translations and atom order, and its forces
+    are exact gradients, computed in ``forward`` (with ``create_graph`` in training mode, so a
+    forces loss trains the weights; it also works under ``torch.no_grad()``).
+
+    Input: a flat batch (:func:`~trainkit.datasets.molecule_collate.collate_flat`) with
+    ``pos`` (ΣN, 3), ``atomic_numbers`` (ΣN,), ``batch`` (ΣN,), ``n_atoms`` (B,) and optionally
+    ``edge_index`` (2, E) (all intra-molecule pairs are used when it is missing).
+    Output: ``{'energy': (B,), 'forces': (ΣN, 3)}`` (no ``forces`` with
+    ``compute_forces=False``), in the units of the data.
+
+    Config::
+
+        model = dict(type='NeuralPotential', cutoff=5.0, num_features=64, num_interactions=2)
+
+    Args:
+        max_z: largest atomic number the embedding has room for.
+        num_features: width of the atom features.
+        num_rbf: number of Gaussians of the distance basis.
+        cutoff: interaction radius, in the length unit of the data (Å by default).
+        num_interactions: number of interaction layers.
+        compute_forces: also return forces.
+        atom_energies: initial per-element energy shift, ``{element symbol or Z: energy}`` in
+            the energy unit of the data (``None``: 0); useful when the data's energies have no
+            reference energies subtracted.
+        learn_atom_energies: train the per-element shift (else it stays fixed).
+    """
+
+    def __init__(self, max_z: int = 100, num_features: int = 64, num_rbf: int = 16,
+                 cutoff: float = 5.0, num_interactions: int = 2, compute_forces: bool = True,
+                 atom_energies: Optional[dict] = None, learn_atom_energies: bool = True):
+        super().__init__()
+        if cutoff <= 0 or num_rbf < 2 or num_features < 2 or max_z < 1:
+            raise ConfigError(f'NeuralPotential: need cutoff > 0, num_rbf >= 2, num_features '
+                              f'>= 2 and max_z >= 1; got cutoff={cutoff}, num_rbf={num_rbf}, '
+                              f'num_features={num_features}, max_z={max_z}')
+        self.max_z, self.cutoff, self.compute_forces = max_z, float(cutoff), compute_forces
+        self.embedding = nn.Embedding(max_z + 1, num_features)
+        self.basis = GaussianBasis(num_rbf, self.cutoff)
+        self.interactions = nn.ModuleList(
+            Interaction(num_features, num_rbf) for _ in range(num_interactions))
+        self.readout = nn.Sequential(nn.Linear(num_features, num_features // 2), nn.SiLU(),
+                                     nn.Linear(num_features // 2, 1))
+        shift = self._initial_shift(atom_energies)
+        if learn_atom_energies:
+            self.atom_shift = nn.Parameter(shift)
+        else:
+            self.register_buffer('atom_shift', shift)
+
+    def _initial_shift(self, atom_energies) -> torch.Tensor:
+        from ..datasets.chemistry import atomic_number
+        shift = torch.zeros(self.max_z + 1)
+        for element, energy in (atom_energies or {}).items():
+            z = atomic_number(element)
+            if z > self.max_z:
+                raise ConfigError(f'atom_energies has element {element!r} (Z={z}) above '
+                                  f'max_z={self.max_z}; raise max_z')
+            shift[z] = float(energy)
+        return shift
+
+    def forward(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        numbers, pos = batch['atomic_numbers'], batch['pos']
+        if numbers.numel() and int(numbers.max()) > self.max_z:
+            raise ConfigError(f'atomic number {int(numbers.max())} is above the model\'s '
+                              f'max_z={self.max_z}; raise model.max_z')
+        if not self.compute_forces:
+            return {'energy': self.energy(batch, pos)}
+        grad_enabled = torch.is_grad_enabled()
+        create_graph = self.training and grad_enabled
+        with torch.enable_grad():
+            pos = pos.detach().requires_grad_(True)
+            energy = self.energy(batch, pos)
+            gradient, = torch.autograd.grad(energy.sum(), pos, create_graph=create_graph,
+                                            retain_graph=create_graph or grad_enabled)
+        if not grad_enabled:
+            energy = energy.detach()
+        return {'energy': energy, 'forces': -gradient}
+
+    def energy(self, batch: Dict[str, torch.Tensor], pos: torch.Tensor) -> torch.Tensor:
+        """Energy (B,) of the molecules of ``batch`` at positions ``pos``."""
+        numbers, molecule = batch['atomic_numbers'], batch['batch']
+        n_molecules = len(batch['n_atoms'])
+        edge_index = batch.get('edge_index')
+        if edge_index is None:
+            from ..datasets.molecule_collate import all_pairs
+            edge_index = all_pairs(batch['n_atoms'])
+        vectors = pos[edge_index[1]] - pos[edge_index[0]]
+        distance = vectors.norm(dim=-1)
+        inside = distance.detach() < self.cutoff
+        edge_index, distance = edge_index[:, inside], distance[inside]
+        basis, envelope = self.basis(distance), cosine_envelope(distance, self.cutoff)
+        h = self.embedding(numbers)
+        for interaction in self.interactions:
+            h = interaction(h, basis, envelope, edge_index)
+        atom_energy = self.readout(h).squeeze(-1) + self.atom_shift[numbers]
+        return _scatter_sum(atom_energy, molecule, n_molecules)
