@@ -1,0 +1,430 @@
+"""Where trainkit's per-iteration overhead goes, on the job of ``bench/overhead.py``.
+
+    python bench/overhead_breakdown.py           # ablation runs + per-piece micro-timings
+    python bench/overhead_breakdown.py --quick
+
+Two views:
+
+1. **Ablation** — whole ``Runner.train()`` runs with one default hook at a time (and none),
+   interleaved with the raw loop, so each hook's share is measured in place (µs/iteration
+   over the raw loop, median of paired differences).
+2. **Pieces** — each piece of per-step (and per-log-row, per-epoch) work that trainkit does
+   beyond the raw loop, timed in isolation (best of many calls), next to the minimal
+   equivalent, and — where a change is proposed in ``docs/performance.md`` — next to a
+   prototype of that change written here (``proposed``). Per-epoch and per-row costs are
+   also given amortized per iteration for the job (200 iterations per epoch, a row every 50).
+
+The pieces reach into trainkit's internals (hook objects, the optimizer wrapper, the
+checkpoint functions); a piece whose internals have changed prints ``n/a`` instead of
+failing, so the script keeps working while the proposed changes are applied.
+"""
+import argparse
+import contextlib
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import _common  # noqa: F401
+from _common import environment_lines, table
+
+import torch
+import torch.nn.functional as F
+
+import overhead as job_mod
+
+ITERS_PER_EPOCH, LOG_STEPS = 200, 50
+
+
+def per_call(fns, number: int, rounds: int):
+    """Best seconds per call of each function, rounds interleaved."""
+    best = {name: math.inf for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - start) / number)
+    return best
+
+
+def once(fn, rounds: int):
+    """Best and median seconds of single calls (for millisecond-scale, I/O-bound pieces)."""
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times), statistics.median(times)
+
+
+# ----------------------------------------------------------------------------- ablation
+def ablation(job, repeats: int):
+    from trainkit import Runner
+    from trainkit.models.mlp import MLP
+
+    def trainkit_with(hooks):
+        def run():
+            model = MLP(job_mod.IN_FEATURES, (job_mod.HIDDEN, job_mod.HIDDEN), 1)
+            model.net.load_state_dict(job.init_state)
+            work_dir = job.work_dir()
+            with job_mod.quiet():
+                runner = Runner(model, job.loader(),
+                                optim_wrapper=dict(optimizer=dict(type='AdamW', lr=job_mod.LR)),
+                                loss=dict(type='WeightedLoss', lossfn='mse',
+                                          losses_weight=dict(y=1.0)),
+                                hooks=hooks() if hooks is not None else None,
+                                max_epochs=job.epochs, work_dir=work_dir, run_name='bench',
+                                seed=0, device='cpu')
+                torch.set_num_threads(1)
+                start = time.perf_counter()
+                runner.train()
+                return time.perf_counter() - start
+        return run
+
+    def raw_dict_model():
+        """The raw loop, but with trainkit's model contract (MLP -> dict) and WeightedLoss."""
+        from trainkit.losses import WeightedLoss
+        model = MLP(job_mod.IN_FEATURES, (job_mod.HIDDEN, job_mod.HIDDEN), 1)
+        model.net.load_state_dict(job.init_state)
+        loss_fn = WeightedLoss(dict(y=1.0), lossfn='mse')
+        optimizer = torch.optim.AdamW(model.parameters(), lr=job_mod.LR)
+        loader = job.loader()
+        start = time.perf_counter()
+        model.train()
+        for epoch in range(job.epochs):
+            loader.sampler.set_epoch(epoch)
+            for batch in loader:
+                losses = loss_fn(model(batch), batch)
+                losses['loss'].backward()
+                optimizer.step()
+                optimizer.zero_grad()
+        return time.perf_counter() - start
+
+    from trainkit.hooks import CheckpointHook, LoggerHook, NanGuardHook
+    variants = {
+        'raw loop': lambda: job_mod.run_raw(job)[0],
+        'raw loop, MLP dict model + WeightedLoss': raw_dict_model,
+        'trainkit, no hooks': trainkit_with(lambda: []),
+        'trainkit, NanGuardHook only': trainkit_with(lambda: [NanGuardHook()]),
+        'trainkit, LoggerHook only': trainkit_with(lambda: [LoggerHook(log_steps=LOG_STEPS)]),
+        'trainkit, CheckpointHook only': trainkit_with(lambda: [CheckpointHook()]),
+        'trainkit, default hooks': trainkit_with(None),
+    }
+    names = list(variants)
+    times = {name: [] for name in names}
+    for name in names:  # warm-up
+        variants[name]()
+    for rep in range(repeats):
+        shift = rep % len(names)
+        for name in names[shift:] + names[:shift]:
+            import gc
+            gc.collect()
+            times[name].append(variants[name]())
+        print(f'  ablation repetition {rep + 1}/{repeats}', file=sys.stderr)
+    raw = times['raw loop']
+    rows = []
+    for name in names:
+        t = times[name]
+        extra = [(a - b) / job.iters * 1e6 for a, b in zip(t, raw)]
+        rows.append([name, f'{min(t):.3f}', f'{statistics.median(t):.3f}',
+                     f'{statistics.median([a / b for a, b in zip(t, raw)]):.3f}',
+                     f'{statistics.median(extra):+.1f}',
+                     f'{(min(t) - min(raw)) / job.iters * 1e6:+.1f}'])
+    return table(['run', 'best s', 'median s', 'ratio to raw (median of paired)',
+                  'µs/iter over raw (median of paired)', 'µs/iter over raw (best)'], rows)
+
+
+# ----------------------------------------------------------------------------- pieces
+class Pieces:
+    """A trained-for-one-epoch Runner (default hooks + EMA) to time its pieces on."""
+
+    def __init__(self, scratch: str):
+        from trainkit import Runner
+        from trainkit.build import list_hooks
+        from trainkit.models.mlp import MLP
+        self.job = job_mod.Job(1, ITERS_PER_EPOCH, False, scratch)
+        self.model = MLP(job_mod.IN_FEATURES, (job_mod.HIDDEN, job_mod.HIDDEN), 1)
+        self.model.net.load_state_dict(self.job.init_state)
+        hooks = list_hooks({'default_hooks': {'ema': dict(type='EMAHook', ema_decay=0.995)}})
+        self.work_dir = self.job.work_dir()
+        with job_mod.quiet():
+            self.runner = Runner(self.model, self.job.loader(),
+                                 optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
+                                 loss=dict(type='WeightedLoss', lossfn='mse',
+                                           losses_weight=dict(y=1.0)),
+                                 hooks=hooks, max_epochs=1, work_dir=self.work_dir,
+                                 run_name='bench', seed=0, device='cpu')
+            self.runner.train()
+        torch.set_num_threads(1)
+        self.batch = next(iter(self.job.loader()))
+        self.preds = self.model(self.batch)
+        self.losses = self.runner._compute_loss(self.preds, self.batch)
+        self.hooks = {type(h).__name__: h for h in self.runner.hooks}
+
+
+def piece_rows(p: Pieces, number: int, rounds: int):
+    """[(piece, per, now µs, minimal µs, proposed µs or None, note)]"""
+    runner, batch, preds, losses = p.runner, p.batch, p.preds, p.losses
+    x, y = batch['x'], batch['y']
+    out = []
+
+    def add(piece, per, fns, note=''):
+        try:
+            best = per_call(fns, number, rounds)
+        except Exception as err:  # internals changed: keep going
+            out.append((piece, per, None, None, None, f'n/a ({type(err).__name__}: {err})'))
+            return
+        out.append((piece, per, best.get('now'), best.get('minimal'), best.get('proposed'),
+                    note))
+
+    # 1. NaN guard
+    nan_guard = p.hooks.get('NanGuardHook')
+
+    def nan_proposed():
+        loss = losses['loss']
+        return None if math.isfinite(loss.item()) else False
+    add('NanGuardHook.before_backward', 'step',
+        {'now': lambda: nan_guard.before_backward(runner, losses),
+         'minimal': lambda: None, 'proposed': nan_proposed},
+        'torch.isfinite on a 0-d tensor is a composite of 3-4 ops; .item() is one read')
+
+    # 2. LoggerHook, a step without a row
+    logger = p.hooks.get('LoggerHook')
+    pending = []
+
+    def logger_now():
+        runner.stepped, runner.step = True, 1  # not a log step
+        logger.after_train_iter(runner, 0, batch, preds, losses)
+
+    def logger_proposed():
+        runner.stepped, runner.step = True, 1
+        pending.append([v.detach() for v in losses.values()])
+        if len(pending) >= LOG_STEPS:
+            pending.clear()
+    add('LoggerHook.after_train_iter (no row)', 'step',
+        {'now': logger_now, 'minimal': lambda: None, 'proposed': logger_proposed},
+        'stack + add of the loss terms every step; proposed: keep detached terms in a list, '
+        'fold them once per row/epoch')
+
+    # 3. optim_context
+    wrapper = runner.optim_wrapper
+
+    def ctx_now():
+        with wrapper.optim_context(runner.model):
+            pass
+    needs_context = False  # proposed: decided once (AMP wrapper, or DDP with accumulation)
+    null = contextlib.nullcontext()
+
+    def ctx_proposed():
+        with (wrapper.optim_context(runner.model) if needs_context else null):
+            pass
+    add('OptimWrapper.optim_context enter/exit', 'step',
+        {'now': ctx_now, 'minimal': lambda: None, 'proposed': ctx_proposed},
+        'a @contextmanager generator per step; needed only for AMP or DDP no_sync')
+
+    # 4. update_params glue, isolated on a one-parameter problem
+    from trainkit.optim.wrapper import OptimWrapper
+    w = torch.zeros(1, requires_grad=True)
+    opt_a = torch.optim.AdamW([w], lr=1e-3)
+    tk_wrapper = OptimWrapper(optimizer=opt_a)
+    tk_wrapper.begin_epoch(10 ** 9)
+    v = torch.zeros(1, requires_grad=True)
+    opt_b = torch.optim.AdamW([v], lr=1e-3)
+
+    def update_now():
+        tk_wrapper.update_params((w * 2).sum())
+        runner.stepped = tk_wrapper.should_update()
+
+    u = torch.zeros(1, requires_grad=True)
+    opt_c = torch.optim.AdamW([u], lr=1e-3)
+    fast_wrapper = OptimWrapper(optimizer=opt_c)
+    fast_wrapper.begin_epoch(10 ** 9)
+
+    def update_proposed():  # fast path: no accumulation, no clipping
+        loss = (u * 2).sum()
+        ow = fast_wrapper
+        loss.backward()
+        ow._inner_count += 1
+        ow.optimizer.step()
+        ow.optimizer.zero_grad()
+        runner.stepped = True
+
+    def update_minimal():
+        loss = (v * 2).sum()
+        loss.backward()
+        opt_b.step()
+        opt_b.zero_grad()
+    add('OptimWrapper.update_params + should_update (glue only)', 'step',
+        {'now': update_now, 'minimal': update_minimal, 'proposed': update_proposed},
+        'scale_loss, counters, mmengine step()/zero_grad() wrappers with **{} kwargs')
+
+    # 5. loss
+    with torch.enable_grad():
+        preds_g = p.model(batch)
+    fast_fn = F.mse_loss
+
+    def loss_proposed():
+        term = fast_fn(preds_g['y'], batch['y'])
+        return {'y': term, 'loss': term}
+    add('WeightedLoss (Runner._compute_loss) vs F.mse_loss', 'step',
+        {'now': lambda: runner._compute_loss(preds_g, batch),
+         'minimal': lambda: F.mse_loss(preds_g['y'], y), 'proposed': loss_proposed},
+        'two nn.Module calls, _pick, shape check, dict; proposed: call the element-wise '
+        'function directly (no Module __call__ for the built-in losses)')
+
+    # 6. model contract
+    with torch.enable_grad():
+        add('MLP(batch) -> dict vs nn.Sequential(x)', 'step',
+            {'now': lambda: p.model(batch), 'minimal': lambda: p.model.net(x)},
+            'the model contract: one more Module call and a dict (inherent)')
+
+    # 7. schedule with no schedulers
+    add('ParamSchedule.after_optim_step (no schedulers)', 'step',
+        {'now': runner.schedule.after_optim_step, 'minimal': lambda: None})
+
+    # 8. EMA
+    ema_hook = p.hooks.get('EMAHook')
+    if ema_hook is not None:
+        params = [t.detach() for t in p.model.parameters()]
+        shadow = [t.clone() for t in params]
+        ema_own = [t.detach().clone() for t in params]
+        counter = [0]
+
+        def ema_proposed():  # detached source list cached: no no_grad context needed
+            runner.stepped = True
+            if runner.stepped:
+                torch._foreach_lerp_(ema_own, params, 0.005)
+                counter[0] += 1
+
+        def ema_now():
+            runner.stepped = True
+            ema_hook.after_train_iter(runner, 0, batch, preds, losses)
+        add('EMAHook.after_train_iter vs bare _foreach_lerp_', 'step',
+            {'now': ema_now, 'minimal': lambda: torch._foreach_lerp_(shadow, params, 0.005),
+             'proposed': ema_proposed},
+            'no_grad decorator, id() check, counters; the lerp itself is the same call')
+
+    # 9. per-row and per-epoch work (millisecond scale: single calls)
+    rows_once = []
+
+    def add_once(piece, per, every, now, minimal=None, proposed=None, note='', n=rounds * 3):
+        try:
+            now_t = once(now, n)
+            min_t = once(minimal, n) if minimal else None
+            prop_t = once(proposed, n) if proposed else None
+        except Exception as err:
+            rows_once.append((piece, per, every, None, None, None, f'n/a ({err})'))
+            return
+        rows_once.append((piece, per, every, now_t, min_t, prop_t, note))
+
+    terms = torch.stack([t.detach().float() for t in losses.values()])
+    with job_mod.quiet():
+        runner.step = LOG_STEPS
+        add_once('LoggerHook._train_row (a log row)', 'row', LOG_STEPS,
+                 lambda: logger._train_row(runner, batch, preds, terms),
+                 note='tolist, train MAE/RMSE of the batch, text + JSON line, console')
+        runner.epoch = 0
+        add_once('LoggerHook.after_train_epoch (epoch row)', 'epoch', ITERS_PER_EPOCH,
+                 lambda: logger.after_train_epoch(runner))
+    from trainkit import checkpoint as ckpt
+    state = runner.checkpoint_state({'monitor': 'weighted_mae', 'value': None})
+    data = ckpt.serialize(state)
+    path = os.path.join(p.work_dir, 'bench_piece.pt')
+    plain_path = path + '.plain'
+    pool = ThreadPoolExecutor(1)
+
+    def plain_write():
+        with open(plain_path, 'wb') as f:
+            f.write(data)
+
+    def background_write():
+        future = pool.submit(ckpt.atomic_write, path, data)
+        return future
+
+    add_once('Runner.checkpoint_state', 'epoch', ITERS_PER_EPOCH,
+             lambda: runner.checkpoint_state({'monitor': 'weighted_mae', 'value': None}))
+    add_once('checkpoint.serialize (torch.save to bytes)', 'epoch', ITERS_PER_EPOCH,
+             lambda: ckpt.serialize(state), note=f'{len(data) / 1e3:.0f} kB')
+    futures = []
+    add_once('checkpoint.atomic_write (write, fsync, rename, fsync dir)', 'epoch',
+             ITERS_PER_EPOCH, lambda: ckpt.atomic_write(path, data), minimal=plain_write,
+             proposed=lambda: futures.append(background_write()),
+             note='minimal: open/write without fsync (what MMEngine and Lightning do); '
+                  'proposed: hand the same atomic_write to a 1-thread executor')
+    for future in futures:
+        future.result()
+    pool.shutdown()
+    return out, rows_once
+
+
+def pieces_tables(out, rows_once):
+    rows = []
+    for piece, per, now, minimal, proposed, note in out:
+        if now is None:
+            rows.append([piece, per, '-', '-', '-', '-', '-', note])
+            continue
+        cost = (now - (minimal or 0)) * 1e6
+        saved = (now - proposed) * 1e6 if proposed is not None else None
+        rows.append([piece, per, f'{now * 1e6:.2f}', f'{minimal * 1e6:.2f}'
+                     if minimal is not None else '-', f'{cost:+.2f}',
+                     f'{proposed * 1e6:.2f}' if proposed is not None else '-',
+                     f'{saved:+.2f}' if saved is not None else '-', note])
+    t1 = table(['piece', 'per', 'now µs', 'minimal µs', 'cost µs/step', 'proposed µs',
+                'saved µs/step', 'note'], rows, align='llrrrrrl')
+    rows = []
+    for piece, per, every, now, minimal, proposed, note in rows_once:
+        if now is None:
+            rows.append([piece, per, '-', '-', '-', '-', '-', note])
+            continue
+        fmt = lambda bm: f'{bm[0] * 1e3:.2f} / {bm[1] * 1e3:.2f}'  # noqa: E731
+        rows.append([piece, f'{per} (every {every} it.)', fmt(now),
+                     fmt(minimal) if minimal else '-',
+                     f'{(now[1] - (minimal[1] if minimal else 0)) / every * 1e6:+.1f}',
+                     fmt(proposed) if proposed else '-',
+                     f'{(now[1] - proposed[1]) / every * 1e6:+.1f}' if proposed else '-',
+                     note])
+    t2 = table(['piece', 'per', 'now ms (best / median)', 'minimal ms', 'cost µs/iter '
+                '(median, amortized)', 'proposed ms', 'saved µs/iter', 'note'], rows,
+               align='llrrrrrl')
+    return t1, t2
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--quick', action='store_true')
+    parser.add_argument('--repeats', type=int, default=None,
+                        help='ablation repetitions (default 5, 2 with --quick)')
+    parser.add_argument('--skip-ablation', action='store_true')
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (2 if args.quick else 5)
+    epochs = 2 if args.quick else 10
+    number, rounds = (300, 5) if args.quick else (2000, 9)
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory(prefix='trainkit-bench-') as scratch:
+        ablation_table = None
+        if not args.skip_ablation:
+            job = job_mod.Job(epochs, ITERS_PER_EPOCH, False, scratch)
+            ablation_table = ablation(job, repeats)
+        pieces = Pieces(scratch)
+        t1, t2 = pieces_tables(*piece_rows(pieces, number, rounds))
+    settings = {'job': 'as bench/overhead.py', 'iterations': f'{epochs * ITERS_PER_EPOCH}',
+                'threads': 1, 'ablation repetitions': repeats,
+                'micro-timings': f'best of {rounds} rounds x {number} calls'}
+    print('## trainkit overhead breakdown\n')
+    print(environment_lines(settings))
+    if ablation_table:
+        print('\n### Ablation: Runner.train() with one default hook at a time\n')
+        print(ablation_table)
+    print('\n### Per-step pieces (best µs per call)\n')
+    print(t1)
+    print('\n### Per-row and per-epoch pieces\n')
+    print(t2)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
