@@ -1,4 +1,5 @@
 """Models: a small MLP and a neural network potential for molecules."""
 from .mlp import MLP
+from .potential import NeuralPotential
 
-__all__ = ['MLP']
+__all__ = ['MLP', 'NeuralPotential']
