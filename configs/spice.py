@@ -13,8 +13,13 @@
 #       train_dataloader.dataset.max_molecules=2000 val_dataloader.dataset.max_molecules=2000
 #
 # (the real file has elements beyond H, C, N, O: widen `elements` or keep the filter; expect to
-# want more epochs and a larger model). Reference defaults used: AdamW, smoothl1 with energy 1 / forces 1000, linear
-# warmup, cosine annealing, EMA 0.995, best_k, early stopping on energy and forces MAE.
+# want more epochs and a larger model).
+#
+# Reference defaults used: AdamW, smoothl1, linear warmup, cosine annealing, EMA 0.995, best_k,
+# early stopping on energy and forces MAE. Two choices were measured on this demo: over 30
+# epochs a forces weight of 100 (the reference document's own example) gave the same forces MAE
+# as 1000 (0.033 eV/A) with a 3x lower energy MAE (0.10 vs 0.31 eV); over 60 epochs lr 5e-3
+# beat 2e-3 (energy 0.043 vs 0.077 eV, forces 0.023 vs 0.028 eV/A). README.md has the run.
 _base_ = ['_base_/schedules/adamw_warmup_cosine.py', '_base_/default_runtime.py']
 
 run_name = 'spice-demo'
@@ -33,15 +38,15 @@ val_dataloader = dict(dataset=dict(_dataset, split='val'), batch_size=128)
 model = dict(type='NeuralPotential', cutoff=5.0, num_features=64, num_rbf=16,
              num_interactions=2)
 loss = dict(type='WeightedLoss', lossfn='smoothl1',
-            losses_weight=dict(energy=1.0, forces=1000.0))
+            losses_weight=dict(energy=1.0, forces=100.0))
 
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.0),
+optim_wrapper = dict(optimizer=dict(type='AdamW', lr=5e-3, weight_decay=0.0),
                      clip_grad=dict(max_norm=10.0))
 param_scheduler = [
     dict(type='LinearWarmup', warmup_epochs=2),
     dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, convert_to_iter_based=True),
 ]
-train_cfg = dict(max_epochs=30, val_interval=1)
+train_cfg = dict(max_epochs=60, val_interval=1)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', log_file='loss.log', log_steps=20, log_epochs=1),
