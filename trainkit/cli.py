@@ -60,9 +60,14 @@ def describe_param_groups(runner) -> str:
 
 def dry_run(runner, cfg, steps: int = 10) -> None:
     """Print the resolved config, the parameter groups and the first learning rates."""
-    from .build import prepare_config
+    from .build import prepare_config, to_plain_dict
     from .optim.simulate import simulate_schedule
+    from .reference_style import explain_reference_keys
     import pprint
+    notes = explain_reference_keys(to_plain_dict(cfg))
+    if notes:
+        print('Trainer section (reference style) expanded into canonical keys:')
+        print('\n'.join(f'  {line}' for line in notes))
     print('Resolved config (after trainer-section expansion and overrides):')
     print(pprint.pformat(prepare_config(cfg), sort_dicts=False, width=100))
     print(describe_param_groups(runner))

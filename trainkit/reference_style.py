@@ -2,16 +2,33 @@
 
 Users of the XequiNet-style trainer write a flat section (YAML or Python)::
 
-    trainer = dict(run_name='water', lossfn='smoothl1', losses_weight=dict(energy=1.0,
-                   forces=100.0), max_lr=5e-4, warmup_scheduler='linear', warmup_epochs=10,
-                   lr_scheduler='cosine_annealing', lr_scheduler_kwargs=dict(T_max=100),
-                   ema_decay=0.995, best_k=1, max_epochs=100)
+    trainer:
+      run_name: water
+      lossfn: smoothl1
+      losses_weight: {energy: 1.0, forces: 100.0}
+      max_lr: 5e-4
+      warmup_scheduler: linear
+      warmup_epochs: 10
+      lr_scheduler: cosine_annealing
+      lr_scheduler_kwargs: {T_max: 100}
+      ema_decay: 0.995
+      max_epochs: 100
 
-:func:`expand_reference_keys` turns it into the same ``loss``, ``optim_wrapper``,
-``param_scheduler``, hooks and top-level keys a canonical config would hold — there is one
-code path. Every reference key has its reference default (``REFERENCE_DEFAULTS``), applied
-only where the canonical config does not already say something. A key written in the
-``trainer`` section that disagrees with a canonical key is an error naming both.
+:func:`expand_reference_keys` turns it into the ``loss``, ``optim_wrapper``,
+``param_scheduler``, hooks and top-level keys a canonical config would hold, so there is one
+code path. Rules:
+
+* every reference key has its reference default (``REFERENCE_DEFAULTS``); a default is used
+  only where the canonical config says nothing (a canonical ``None`` counts as nothing, and so
+  does ``resume=False``);
+* a key *written* in the ``trainer`` section that disagrees with a canonical key is a
+  :class:`~trainkit.errors.ConfigError` naming both;
+* names are case-insensitive (``lossfn``, ``optimizer``, ``warmup_scheduler``,
+  ``lr_scheduler``, ``early_stopping_mode``); ``T_max``/``T_0`` are epochs and become steps
+  with the real number of optimizer steps per epoch (``convert_to_iter_based``).
+
+The mapping of every key is in ``docs/reference_style.md``; :func:`explain_reference_keys`
+lists what one config's section became (``tools/train.py --dry-run`` prints it).
 
 Outside a ``trainer`` section, the shorthands ``save_dir``, ``grad_clip``, ``num_workers``
 and ``max_epochs`` are accepted at the top level (without reference defaults).
@@ -23,257 +40,181 @@ from .errors import ConfigError
 from .optim.warmup import WARMUP_ALIASES
 from .suggest import did_you_mean
 
-REFERENCE_DEFAULTS: Dict[str, Any] = {
-    'run_name': 'xequinet', 'resume': False, 'ckpt_file': None, 'finetune_modules': None,
-    'lossfn': 'smoothl1', 'losses_weight': None, 'optimizer': 'AdamW', 'optimizer_kwargs': {},
-    'max_lr': 5e-4, 'min_lr': 0.0, 'warmup_scheduler': 'linear', 'warmup_epochs': 10,
-    'lr_scheduler': 'cosine_annealing', 'lr_scheduler_kwargs': {}, 'early_stoppings': None,
-    'early_stopping_mode': 'and', 'ema_decay': 0.995, 'save_dir': './', 'best_k': 1,
-    'log_file': 'loss.log', 'log_steps': 50, 'log_epochs': 1, 'max_epochs': 300,
-    'grad_clip': None, 'seed': None, 'num_workers': 0,
+# key: (reference default, kind); a kind ending in '?' also accepts None
+REFERENCE_KEYS: Dict[str, tuple] = {
+    'run_name': ('xequinet', 'str'), 'resume': (False, 'bool'), 'ckpt_file': (None, 'str?'),
+    'finetune_modules': (None, 'names?'),
+    'lossfn': ('smoothl1', 'str'), 'losses_weight': (None, 'dict?'),
+    'optimizer': ('AdamW', 'str'), 'optimizer_kwargs': ({}, 'dict?'),
+    'max_lr': (5e-4, 'number'), 'min_lr': (0.0, 'number'),
+    'warmup_scheduler': ('linear', 'str?'), 'warmup_epochs': (10, 'number?'),
+    'lr_scheduler': ('cosine_annealing', 'str?'), 'lr_scheduler_kwargs': ({}, 'dict?'),
+    'early_stoppings': (None, 'dict?'), 'early_stopping_mode': ('and', 'str'),
+    'ema_decay': (0.995, 'number?'),
+    'save_dir': ('./', 'str'), 'best_k': (1, 'int'), 'log_file': ('loss.log', 'str'),
+    'log_steps': (50, 'int'), 'log_epochs': (1, 'int'),
+    'max_epochs': (300, 'int'), 'grad_clip': (None, 'number?'), 'seed': (None, 'int?'),
+    'num_workers': (0, 'int'),
 }
+REFERENCE_DEFAULTS: Dict[str, Any] = {k: v[0] for k, v in REFERENCE_KEYS.items()}
+_LOWEST = {'best_k': 1, 'log_steps': 1, 'log_epochs': 1, 'max_epochs': 1, 'num_workers': 0,
+           'max_lr': 0, 'min_lr': 0, 'warmup_epochs': 0}
 TOP_LEVEL_SHORTHANDS = ('save_dir', 'grad_clip', 'num_workers', 'max_epochs')
 LR_SCHEDULER_ALIASES = {
     'cosine_annealing': 'cosine', 'cosine': 'cosine',
     'cosine_annealing_warm_restarts': 'cosine_restarts', 'cosine_restarts': 'cosine_restarts',
     'reduce_on_plateau': 'plateau', 'plateau': 'plateau',
 }
-_NUMBER_KEYS = ('max_lr', 'min_lr', 'warmup_epochs', 'ema_decay', 'grad_clip')
-_INT_KEYS = ('best_k', 'log_steps', 'log_epochs', 'max_epochs', 'num_workers', 'seed')
+SCHEDULER_KWARGS = {
+    'cosine': ('T_max',),
+    'cosine_restarts': ('T_0', 'T_mult'),
+    'plateau': ('factor', 'patience', 'threshold', 'threshold_mode', 'cooldown', 'eps', 'mode',
+                'monitor'),
+}
+SCHEDULE_KEYS = ('warmup_scheduler', 'warmup_epochs', 'lr_scheduler', 'lr_scheduler_kwargs',
+                 'min_lr')
 _MISSING = object()
 
 
-class Expansion:
-    """One trainer section being expanded into a canonical config."""
-
-    def __init__(self, cfg: Dict[str, Any], given: Dict[str, Any], use_defaults: bool):
-        self.cfg, self.given, self.use_defaults = cfg, given, use_defaults
-
-    def value(self, key: str, default=_MISSING):
-        """The trainer value, the reference default (if defaults apply), or ``_MISSING``."""
-        if key in self.given:
-            return self.given[key]
-        if self.use_defaults:
-            return REFERENCE_DEFAULTS[key] if default is _MISSING else default
-        return _MISSING
-
-    def explicit(self, key: str) -> bool:
-        return key in self.given
-
-    def conflict(self, key: str, path: str, current, value) -> ConfigError:
-        return ConfigError(f'trainer.{key}={value!r} conflicts with {path}={current!r}; set it '
-                           f'in one place only')
-
-    def set(self, path: List[str], key: str, value=_MISSING) -> None:
-        """Put a trainer value at ``path`` unless the canonical config already has one there."""
-        value = self.value(key) if value is _MISSING else value
-        if value is _MISSING:
-            return
-        node = self.cfg
-        for part in path[:-1]:
-            if node.get(part) is None:
-                node[part] = {}
-            node = node[part]
-        current = node.get(path[-1], _MISSING)
-        if current is _MISSING:
-            node[path[-1]] = copy.deepcopy(value)
-        elif current != value and self.explicit(key):
-            raise self.conflict(key, '.'.join(path), current, value)
+# -------------------------------------------------------------------------- the section
+def _kind_problem(key: str, value, kind: str) -> Optional[str]:
+    if value is None:
+        return None if kind.endswith('?') else f'trainer.{key}: expected a value, got null'
+    base = kind.rstrip('?')
+    ok = {
+        'str': isinstance(value, str),
+        'bool': isinstance(value, bool),
+        'int': isinstance(value, int) and not isinstance(value, bool),
+        'number': isinstance(value, (int, float)) and not isinstance(value, bool),
+        'dict': isinstance(value, dict),
+        'names': isinstance(value, str) or isinstance(value, (list, tuple)) and all(
+            isinstance(v, str) for v in value),
+    }[base]
+    if not ok:
+        expected = {'names': 'a list of name keywords', 'dict': 'a mapping',
+                    'number': 'a number', 'int': 'an int', 'str': 'a string',
+                    'bool': 'true or false'}[base]
+        return f'trainer.{key}: expected {expected}, got {value!r} ({type(value).__name__})'
+    if key in _LOWEST and value < _LOWEST[key]:
+        return f'trainer.{key}: expected a value >= {_LOWEST[key]}, got {value!r}'
+    return None
 
 
-# ------------------------------------------------------------------------------- pieces
-def _check_section(given: Dict[str, Any]) -> Dict[str, Any]:
-    problems = []
-    clean = {}
+def _coerce(key: str, value):
+    """YAML 1.1 reads ``5e-4`` as a string and ``10.0`` epochs may be meant as an int."""
+    kind = REFERENCE_KEYS[key][1].rstrip('?')
+    if isinstance(value, str) and kind in ('number', 'int'):
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if kind == 'int' and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value
+
+
+def check_section(given: Dict[str, Any]) -> Dict[str, Any]:
+    """Check the keys and value types of a ``trainer`` section; return it cleaned."""
+    problems, clean = [], {}
     for key, value in given.items():
-        if key not in REFERENCE_DEFAULTS:
-            problems.append(f'trainer: unknown key {key!r}'
-                            f'{did_you_mean(key, REFERENCE_DEFAULTS)}')
+        if key not in REFERENCE_KEYS:
+            problems.append(f'trainer: unknown key {key!r}{did_you_mean(key, REFERENCE_KEYS)}; '
+                            f'the reference keys are listed in docs/reference_style.md')
             continue
-        if isinstance(value, str) and key in _NUMBER_KEYS + _INT_KEYS:
-            try:
-                value = float(value)  # YAML 1.1 reads 5e-4 as a string
-            except ValueError:
-                pass
-        if key in _INT_KEYS and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if value is not None and key in _NUMBER_KEYS and (
-                isinstance(value, bool) or not isinstance(value, (int, float))):
-            problems.append(f'trainer.{key}: expected a number, got {value!r}')
-        if value is not None and key in _INT_KEYS and (
-                isinstance(value, bool) or not isinstance(value, int)):
-            problems.append(f'trainer.{key}: expected an int, got {value!r}')
+        value = _coerce(key, value)
+        problem = _kind_problem(key, value, REFERENCE_KEYS[key][1])
+        if problem:
+            problems.append(problem)
         clean[key] = value
+    decay = clean.get('ema_decay')
+    if isinstance(decay, (int, float)) and not isinstance(decay, bool) and not 0 <= decay < 1:
+        problems.append(f'trainer.ema_decay: expected a number in [0, 1) or null (no EMA), got '
+                        f'{decay!r}')
+    mode = clean.get('early_stopping_mode')
+    if isinstance(mode, str) and mode.lower() not in ('and', 'or'):
+        problems.append(f"trainer.early_stopping_mode: expected 'and' (every criterion) or "
+                        f"'or' (any criterion), got {mode!r}")
+    if isinstance(clean.get('grad_clip'), (int, float)) and clean['grad_clip'] <= 0:
+        problems.append(f'trainer.grad_clip: expected a number > 0 or null (no clipping), got '
+                        f'{clean["grad_clip"]!r}')
     if problems:
         raise ConfigError(problems)
     return clean
 
 
-def _loss(exp: Expansion) -> None:
-    lossfn, weights = exp.value('lossfn'), exp.value('losses_weight')
-    current = exp.cfg.get('loss')
-    if current is not None:
-        for key, value in (('lossfn', lossfn), ('losses_weight', weights)):
-            if exp.explicit(key) and current.get(key) != value:
-                raise exp.conflict(key, f'loss.{key}', current.get(key), value)
-        return
-    if weights in (_MISSING, None):
-        if exp.explicit('lossfn'):
-            raise ConfigError('trainer.lossfn needs trainer.losses_weight, e.g. '
-                              'losses_weight: {energy: 1.0, forces: 1000.0}')
-        return
-    exp.cfg['loss'] = dict(type='WeightedLoss', lossfn=lossfn, losses_weight=dict(weights))
+def _same(a, b) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
 
 
-def _optimizer(exp: Expansion) -> None:
-    name, lr, kwargs = exp.value('optimizer'), exp.value('max_lr'), exp.value('optimizer_kwargs')
-    wrapper = exp.cfg.get('optim_wrapper')
-    optimizer = wrapper.get('optimizer') if isinstance(wrapper, dict) else None
-    if optimizer is None:
-        if name is not _MISSING:
-            spec = dict(type=name)
-            if lr is not _MISSING:
-                spec['lr'] = lr
-            spec.update(kwargs if kwargs is not _MISSING else {})
-            exp.cfg.setdefault('optim_wrapper', {})
-            if exp.cfg['optim_wrapper'] is None:
-                exp.cfg['optim_wrapper'] = {}
-            exp.cfg['optim_wrapper']['optimizer'] = spec
-    else:
-        if exp.explicit('optimizer') and str(optimizer.get('type', '')).lower() != str(
-                name).lower():
-            raise exp.conflict('optimizer', 'optim_wrapper.optimizer.type',
-                               optimizer.get('type'), name)
-        exp.set(['optim_wrapper', 'optimizer', 'lr'], 'max_lr')
-        for key, value in (kwargs if exp.explicit('optimizer_kwargs') else {}).items():
-            if key in optimizer and optimizer[key] != value:
-                raise exp.conflict('optimizer_kwargs', f'optim_wrapper.optimizer.{key}',
-                                   optimizer[key], value)
-            optimizer[key] = value
-    if exp.value('grad_clip') not in (_MISSING, None):
-        exp.set(['optim_wrapper', 'clip_grad', 'max_norm'], 'grad_clip')
+class Expansion:
+    """One ``trainer`` section being expanded into a canonical (plain-dict) config.
+
+    ``notes`` records, line by line, what each trainer key became (for ``--dry-run``).
+    """
+
+    def __init__(self, cfg: Dict[str, Any], given: Dict[str, Any], use_defaults: bool):
+        self.cfg, self.given, self.use_defaults = cfg, given, use_defaults
+        self.notes: List[str] = []
+
+    def value(self, key: str):
+        """The trainer value, the reference default (if defaults apply), or ``_MISSING``."""
+        if key in self.given:
+            return self.given[key]
+        return copy.deepcopy(REFERENCE_DEFAULTS[key]) if self.use_defaults else _MISSING
+
+    def explicit(self, key: str) -> bool:
+        return key in self.given
+
+    def note(self, key: str, target: str, value=_MISSING, label: Optional[str] = None) -> None:
+        value = self.value(key) if value is _MISSING else value
+        how = '' if self.explicit(key) else ' (reference default)'
+        self.notes.append(f'trainer.{label or key} = {value!r}{how} -> {target}')
+
+    def kept(self, key: str, path: str) -> None:
+        self.notes.append(f'trainer.{key}: reference default {self.value(key)!r} not used, '
+                          f'{path} is set')
+
+    @staticmethod
+    def conflict(key: str, path: str, current, value) -> ConfigError:
+        return ConfigError(f'trainer.{key}={value!r} conflicts with {path}={current!r}; set it '
+                           f'in one place only (the trainer section or the canonical key)')
+
+    def node(self, path: List[str], key: str) -> dict:
+        """The dict that holds ``path[-1]``, created along the way where missing."""
+        node = self.cfg
+        for i, part in enumerate(path[:-1]):
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+            if not isinstance(node, dict):
+                raise ConfigError(f'{".".join(path[:i + 1])}: expected a dict to hold '
+                                  f'trainer.{key}, got {node!r}')
+        return node
+
+    def set(self, path: List[str], key: str, value=_MISSING, same=_same, label=None) -> None:
+        """Put a trainer value at ``path`` unless the canonical config already has one there.
+
+        An explicit trainer value that differs from the canonical one is a conflict.
+        """
+        value = self.value(key) if value is _MISSING else value
+        if value is _MISSING:
+            return
+        node, where = self.node(path, key), '.'.join(path)
+        current = node.get(path[-1])
+        if current is None or (where == 'resume' and current is False):
+            node[path[-1]] = copy.deepcopy(value)
+            self.note(key, where, value, label)
+        elif same(current, value):
+            self.note(key, where, value, label)
+        elif self.explicit(key):
+            raise self.conflict(label or key, where, current, value)
+        else:
+            self.kept(key, where)
 
 
-def _warmup_entry(exp: Expansion) -> Optional[dict]:
-    kind = exp.value('warmup_scheduler')
-    if kind in (None, _MISSING) or str(kind).lower() in ('null', 'none'):
-        return None
-    key = str(kind).lower()
-    if key not in WARMUP_ALIASES:
-        raise ConfigError(f'trainer.warmup_scheduler: {kind!r} is not one of null, '
-                          f'{", ".join(WARMUP_ALIASES)}{did_you_mean(key, WARMUP_ALIASES)}')
-    if key in ('linear', 'exponential'):
-        epochs = exp.value('warmup_epochs')
-        if epochs in (None, _MISSING, 0):
-            return None
-        return dict(type=WARMUP_ALIASES[key], warmup_epochs=epochs)
-    return dict(type=WARMUP_ALIASES[key])
-
-
-def _main_entry(exp: Expansion) -> Optional[dict]:
-    kind = exp.value('lr_scheduler')
-    if kind in (None, _MISSING):
-        return None
-    alias = LR_SCHEDULER_ALIASES.get(str(kind).lower())
-    if alias is None:
-        raise ConfigError(f'trainer.lr_scheduler: {kind!r} is not one of '
-                          f'{", ".join(LR_SCHEDULER_ALIASES)}'
-                          f'{did_you_mean(str(kind).lower(), LR_SCHEDULER_ALIASES)}')
-    kwargs = dict(exp.value('lr_scheduler_kwargs', {}) or {})
-    min_lr = exp.value('min_lr', 0.0)
-    if alias == 'cosine':
-        _allow(kwargs, ('T_max',), kind)
-        max_epochs = (exp.cfg.get('train_cfg') or {}).get('max_epochs', 300)
-        return dict(type='CosineAnnealingLR', T_max=kwargs.get('T_max', max_epochs),
-                    eta_min=min_lr, by_epoch=True, convert_to_iter_based=True)
-    if alias == 'cosine_restarts':
-        _allow(kwargs, ('T_0', 'T_mult'), kind)
-        if 'T_0' not in kwargs:
-            raise ConfigError(f'trainer.lr_scheduler_kwargs: {kind} needs T_0 (epochs of the '
-                              f'first cycle)')
-        return dict(type='CosineWarmRestartsLR', T_0=kwargs['T_0'], T_mult=kwargs.get('T_mult', 1),
-                    eta_min=min_lr, by_epoch=True, convert_to_iter_based=True)
-    return _plateau_entry(kwargs, kind, min_lr)
-
-
-def _plateau_entry(kwargs: Dict[str, Any], kind, min_lr) -> dict:
-    renames = {'mode': 'rule', 'threshold_mode': 'threshold_rule'}
-    _allow(kwargs, ('factor', 'patience', 'threshold', 'threshold_mode', 'cooldown', 'eps',
-                    'mode', 'monitor'), kind)
-    entry = dict(type='PlateauLR', monitor='weighted_mae', factor=0.1, patience=10,
-                 stop_lr=min_lr)
-    for key, value in kwargs.items():
-        key = renames.get(key, key)
-        entry[key] = {'min': 'less', 'max': 'greater'}.get(value, value) if key == 'rule' \
-            else value
-    return entry
-
-
-def _allow(kwargs: Dict[str, Any], allowed, kind) -> None:
-    for key in kwargs:
-        if key not in allowed:
-            raise ConfigError(f'trainer.lr_scheduler_kwargs: {key!r} is not an argument of '
-                              f'{kind}{did_you_mean(key, allowed)}; valid: {", ".join(allowed)}')
-
-
-SCHEDULE_KEYS = ('warmup_scheduler', 'warmup_epochs', 'lr_scheduler', 'lr_scheduler_kwargs',
-                 'min_lr')
-
-
-def _schedule(exp: Expansion) -> None:
-    explicit = [k for k in SCHEDULE_KEYS if exp.explicit(k)]
-    if exp.cfg.get('param_scheduler') is not None:
-        if explicit:
-            raise ConfigError(f'trainer.{explicit[0]} conflicts with param_scheduler; describe '
-                              f'the schedule in one place only')
-        return
-    if not (exp.use_defaults or explicit):
-        return
-    entries = [e for e in (_warmup_entry(exp), _main_entry(exp)) if e is not None]
-    if entries:
-        exp.cfg['param_scheduler'] = entries
-
-
-def _set_hook(exp: Expansion, name: str, hook_type: str, field: str, key: str) -> None:
-    value = exp.value(key)
-    if value is _MISSING:
-        return
-    hooks = exp.cfg.setdefault('default_hooks', {})
-    if hooks is None:
-        hooks = exp.cfg['default_hooks'] = {}
-    if name not in hooks:
-        hooks[name] = {'type': hook_type, field: value}
-    elif hooks[name] is None:
-        if exp.explicit(key):
-            raise exp.conflict(key, f'default_hooks.{name}', None, value)
-    else:
-        exp.set(['default_hooks', name, field], key, value)
-
-
-def _hooks(exp: Expansion) -> None:
-    ema = exp.value('ema_decay')
-    if ema is None and exp.explicit('ema_decay'):
-        current = (exp.cfg.get('default_hooks') or {}).get('ema')
-        if current is not None and current.get('ema_decay') is not None:
-            raise exp.conflict('ema_decay', 'default_hooks.ema.ema_decay',
-                               current.get('ema_decay'), None)
-    elif ema not in (None, _MISSING):
-        _set_hook(exp, 'ema', 'EMAHook', 'ema_decay', 'ema_decay')
-    _set_hook(exp, 'checkpoint', 'CheckpointHook', 'best_k', 'best_k')
-    for field in ('log_file', 'log_steps', 'log_epochs'):
-        _set_hook(exp, 'logger', 'LoggerHook', field, field)
-    stoppings = exp.value('early_stoppings')
-    if stoppings in (None, _MISSING):
-        return
-    custom = exp.cfg.setdefault('custom_hooks', []) or []
-    if any(isinstance(h, dict) and h.get('type') == 'EarlyStoppingHook' for h in custom):
-        raise ConfigError('trainer.early_stoppings conflicts with an EarlyStoppingHook in '
-                          'custom_hooks; set it in one place only')
-    custom.append(dict(type='EarlyStoppingHook', early_stoppings=copy.deepcopy(stoppings),
-                       early_stopping_mode=exp.value('early_stopping_mode', 'and')))
-    exp.cfg['custom_hooks'] = custom
-
-
+# ------------------------------------------------------------------------------- pieces
 def _plain_keys(exp: Expansion) -> None:
     for key in ('run_name', 'resume', 'ckpt_file', 'finetune_modules', 'seed'):
         exp.set([key], key)
@@ -284,9 +225,272 @@ def _plain_keys(exp: Expansion) -> None:
             exp.set([loader, 'num_workers'], 'num_workers')
 
 
-def expand_reference_keys(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    """Return ``cfg`` with its ``trainer`` section and shorthands expanded (not in place)."""
-    cfg = copy.deepcopy(cfg)
+def _same_loss_fn(a, b) -> bool:
+    from .registry import LOSSES, lookup
+    try:
+        return lookup(LOSSES, a) is lookup(LOSSES, b)
+    except ConfigError:
+        return str(a).lower() == str(b).lower()
+
+
+def _same_weights(a, b) -> bool:
+    try:
+        return dict(a).keys() == dict(b).keys() and all(
+            float(a[k]) == float(b[k]) for k in a)
+    except (TypeError, ValueError):
+        return a == b
+
+
+def _loss(exp: Expansion) -> None:
+    lossfn, weights = exp.value('lossfn'), exp.value('losses_weight')
+    current = exp.cfg.get('loss')
+    if current is not None:
+        if isinstance(current, dict) and current.get('type', 'WeightedLoss') == 'WeightedLoss':
+            exp.set(['loss', 'lossfn'], 'lossfn', same=_same_loss_fn)
+            if weights is not None:
+                exp.set(['loss', 'losses_weight'], 'losses_weight', same=_same_weights)
+            return
+        for key in ('lossfn', 'losses_weight'):
+            if exp.explicit(key):
+                raise exp.conflict(key, 'loss', current, exp.value(key))
+        return
+    if weights in (_MISSING, None):
+        if exp.explicit('lossfn'):
+            raise ConfigError(f'trainer.lossfn={lossfn!r} needs trainer.losses_weight, e.g. '
+                              f'losses_weight: {{energy: 1.0, forces: 1000.0}}')
+        return
+    exp.cfg['loss'] = dict(type='WeightedLoss', lossfn=lossfn, losses_weight=dict(weights))
+    exp.note('lossfn', 'loss.lossfn (WeightedLoss)')
+    exp.note('losses_weight', 'loss.losses_weight')
+
+
+def _same_optimizer(a, b) -> bool:
+    from .registry import OPTIMIZERS, lookup
+    try:
+        return lookup(OPTIMIZERS, a) is lookup(OPTIMIZERS, b)
+    except ConfigError:
+        return str(a).lower() == str(b).lower()
+
+
+def _optimizer(exp: Expansion) -> None:
+    kwargs = exp.value('optimizer_kwargs')
+    kwargs = {} if kwargs in (_MISSING, None) else dict(kwargs)
+    if 'lr' in kwargs:
+        raise ConfigError(f'trainer.optimizer_kwargs.lr={kwargs["lr"]!r}: the learning rate is '
+                          f'trainer.max_lr (default 5e-4); set max_lr instead')
+    if exp.value('optimizer') is _MISSING and not kwargs and not exp.explicit('max_lr'):
+        return
+    wrapper = exp.node(['optim_wrapper', 'optimizer'], 'optimizer')
+    if isinstance(wrapper.get('optimizer'), str):
+        wrapper['optimizer'] = dict(type=wrapper['optimizer'])
+    if exp.explicit('optimizer_kwargs') and wrapper.get('optimizer_kwargs'):
+        raise exp.conflict('optimizer_kwargs', 'optim_wrapper.optimizer_kwargs',
+                           wrapper['optimizer_kwargs'], kwargs)
+    exp.set(['optim_wrapper', 'optimizer', 'type'], 'optimizer', same=_same_optimizer)
+    exp.set(['optim_wrapper', 'optimizer', 'lr'], 'max_lr')
+    for name, value in kwargs.items():
+        exp.set(['optim_wrapper', 'optimizer', name], 'optimizer_kwargs', value,
+                label=f'optimizer_kwargs.{name}')
+
+
+def _grad_clip(exp: Expansion) -> None:
+    value = exp.value('grad_clip')
+    if value is _MISSING:
+        return
+    wrapper = exp.cfg.get('optim_wrapper')
+    clip = wrapper.get('clip_grad') if isinstance(wrapper, dict) else None
+    if value is None:
+        if clip is not None and exp.explicit('grad_clip'):
+            raise exp.conflict('grad_clip', 'optim_wrapper.clip_grad', clip, None)
+        if clip is None:
+            exp.note('grad_clip', 'no gradient clipping')
+        return
+    if isinstance(clip, dict) and clip.get('type', 'norm') != 'norm':
+        if exp.explicit('grad_clip'):
+            raise exp.conflict('grad_clip', 'optim_wrapper.clip_grad', clip, value)
+        return
+    exp.set(['optim_wrapper', 'clip_grad', 'max_norm'], 'grad_clip')
+
+
+# ----------------------------------------------------------------------------- schedule
+def _warmup_entry(exp: Expansion) -> Optional[dict]:
+    kind = exp.value('warmup_scheduler')
+    if kind in (None, _MISSING) or str(kind).lower() in ('null', 'none'):
+        exp.notes.append('trainer.warmup_scheduler = None -> no warmup')
+        return None
+    key = str(kind).lower()
+    if key not in WARMUP_ALIASES:
+        raise ConfigError(f'trainer.warmup_scheduler: {kind!r} is not one of null, '
+                          f'{", ".join(WARMUP_ALIASES)}{did_you_mean(key, WARMUP_ALIASES)}')
+    name = WARMUP_ALIASES[key]
+    if key not in ('linear', 'exponential'):
+        exp.note('warmup_scheduler', f'param_scheduler: {name} (period from the optimizer\'s '
+                                     f'beta2; warmup_epochs is not used)', kind)
+        return dict(type=name)
+    epochs = exp.value('warmup_epochs')
+    if epochs in (None, _MISSING, 0):
+        exp.notes.append(f'trainer.warmup_epochs = {epochs!r} -> no warmup')
+        return None
+    exp.note('warmup_scheduler', f'param_scheduler: {name}', kind)
+    exp.note('warmup_epochs', f'{name}.warmup_epochs (converted to optimizer steps)', epochs)
+    return dict(type=name, warmup_epochs=epochs)
+
+
+def _check_kwargs(kwargs: Dict[str, Any], alias: str, kind) -> None:
+    for key in kwargs:
+        if key in ('eta_min', 'min_lr'):
+            raise ConfigError(f'trainer.lr_scheduler_kwargs.{key}: the lower LR limit is '
+                              f'trainer.min_lr; set min_lr instead')
+        if key not in SCHEDULER_KWARGS[alias]:
+            allowed = SCHEDULER_KWARGS[alias]
+            raise ConfigError(f'trainer.lr_scheduler_kwargs: {key!r} is not an argument of '
+                              f'{kind}{did_you_mean(key, allowed)}; valid: {", ".join(allowed)}')
+    for key in ('T_max', 'T_0'):
+        value = kwargs.get(key)
+        if key in kwargs and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or value <= 0):
+            raise ConfigError(f'trainer.lr_scheduler_kwargs.{key}: expected a number of epochs '
+                              f'> 0, got {value!r}')
+
+
+def _main_entry(exp: Expansion) -> Optional[dict]:
+    kind = exp.value('lr_scheduler')
+    if kind in (None, _MISSING):
+        exp.notes.append('trainer.lr_scheduler = None -> constant learning rate')
+        return None
+    alias = LR_SCHEDULER_ALIASES.get(str(kind).lower())
+    if alias is None:
+        raise ConfigError(f'trainer.lr_scheduler: {kind!r} is not one of '
+                          f'{", ".join(LR_SCHEDULER_ALIASES)}'
+                          f'{did_you_mean(str(kind).lower(), LR_SCHEDULER_ALIASES)}')
+    kwargs = dict(exp.value('lr_scheduler_kwargs') or {})
+    _check_kwargs(kwargs, alias, kind)
+    min_lr = exp.value('min_lr')
+    min_lr = 0.0 if min_lr is _MISSING else min_lr
+    if alias == 'cosine':
+        t_max = kwargs.get('T_max', exp.cfg['train_cfg']['max_epochs'])
+        entry = dict(type='CosineAnnealingLR', T_max=t_max, eta_min=min_lr, by_epoch=True,
+                     convert_to_iter_based=True)
+        exp.note('lr_scheduler', f'param_scheduler: CosineAnnealingLR(T_max={t_max} epochs'
+                                 f'{"" if "T_max" in kwargs else " = max_epochs"}, in steps)',
+                 kind)
+    elif alias == 'cosine_restarts':
+        if 'T_0' not in kwargs:
+            raise ConfigError(f'trainer.lr_scheduler_kwargs: {kind} needs T_0 (epochs of the '
+                              f'first cycle), e.g. lr_scheduler_kwargs: {{T_0: 50, T_mult: 2}}')
+        entry = dict(type='CosineWarmRestartsLR', T_0=kwargs['T_0'],
+                     T_mult=kwargs.get('T_mult', 1), eta_min=min_lr, by_epoch=True,
+                     convert_to_iter_based=True)
+        exp.note('lr_scheduler', 'param_scheduler: CosineWarmRestartsLR (T_0 in epochs, in '
+                                 'steps)', kind)
+    else:
+        entry = _plateau_entry(kwargs, min_lr)
+        exp.note('lr_scheduler', 'param_scheduler: PlateauLR (steps after each validation '
+                                 'on weighted_mae; stops below min_lr)', kind)
+    exp.note('min_lr', 'PlateauLR.stop_lr' if alias == 'plateau' else
+             f'{entry["type"]}.eta_min', min_lr)
+    return entry
+
+
+def _plateau_entry(kwargs: Dict[str, Any], min_lr) -> dict:
+    renames = {'mode': 'rule', 'threshold_mode': 'threshold_rule'}
+    entry = dict(type='PlateauLR', monitor='weighted_mae', factor=0.1, patience=10,
+                 stop_lr=min_lr)
+    for key, value in kwargs.items():
+        key = renames.get(key, key)
+        if key == 'rule':
+            value = {'min': 'less', 'max': 'greater'}.get(str(value).lower(), value)
+        entry[key] = value
+    return entry
+
+
+def _schedule(exp: Expansion) -> None:
+    explicit = [k for k in SCHEDULE_KEYS if exp.explicit(k)]
+    if exp.cfg.get('param_scheduler') is not None:
+        if explicit:
+            raise ConfigError(f'trainer.{explicit[0]}={exp.given[explicit[0]]!r} conflicts '
+                              f'with param_scheduler; describe the schedule in one place only '
+                              f'(the trainer section or param_scheduler)')
+        if exp.use_defaults:
+            exp.notes.append('trainer.warmup_scheduler/lr_scheduler: reference defaults not '
+                             'used, param_scheduler is set')
+        return
+    if not (exp.use_defaults or explicit):
+        return
+    entries = [e for e in (_warmup_entry(exp), _main_entry(exp)) if e is not None]
+    if entries:
+        exp.cfg['param_scheduler'] = entries
+
+
+# -------------------------------------------------------------------------------- hooks
+def _hook(exp: Expansion, name: str, hook_type: str, field: str, key: str) -> None:
+    value = exp.value(key)
+    if value is _MISSING:
+        return
+    hooks = exp.node(['default_hooks', name], key)
+    if name not in hooks:
+        hooks[name] = {'type': hook_type}
+    elif hooks[name] is None:  # the canonical config turned the hook off
+        if exp.explicit(key):
+            raise exp.conflict(key, f'default_hooks.{name}', None, value)
+        exp.kept(key, f'default_hooks.{name}')
+        return
+    exp.set(['default_hooks', name, field], key)
+
+
+def _ema(exp: Expansion) -> None:
+    decay = exp.value('ema_decay')
+    if decay is _MISSING:
+        return
+    if decay is not None:
+        _hook(exp, 'ema', 'EMAHook', 'ema_decay', 'ema_decay')
+        return
+    current = (exp.cfg.get('default_hooks') or {}).get('ema')
+    if current is not None and current.get('ema_decay', 0.995) is not None:
+        if exp.explicit('ema_decay'):
+            raise exp.conflict('ema_decay', 'default_hooks.ema.ema_decay',
+                               current.get('ema_decay', 0.995), None)
+        exp.kept('ema_decay', 'default_hooks.ema')
+    else:
+        exp.note('ema_decay', 'no EMA')
+
+
+def _early_stopping(exp: Expansion) -> None:
+    stoppings, mode = exp.value('early_stoppings'), exp.value('early_stopping_mode')
+    mode = mode.lower() if isinstance(mode, str) else mode
+    custom = exp.cfg.get('custom_hooks') or []
+    existing = [h for h in custom if isinstance(h, dict) and h.get('type') == 'EarlyStoppingHook']
+    if existing:
+        hook = existing[0]
+        if exp.explicit('early_stoppings') and hook.get('early_stoppings') != stoppings:
+            raise exp.conflict('early_stoppings', 'custom_hooks[EarlyStoppingHook]'
+                               '.early_stoppings', hook.get('early_stoppings'), stoppings)
+        if exp.explicit('early_stopping_mode') and hook.get('early_stopping_mode',
+                                                            'and') != mode:
+            raise exp.conflict('early_stopping_mode', 'custom_hooks[EarlyStoppingHook]'
+                               '.early_stopping_mode', hook.get('early_stopping_mode', 'and'),
+                               mode)
+        return
+    if stoppings in (None, _MISSING):
+        return
+    custom.append(dict(type='EarlyStoppingHook', early_stoppings=copy.deepcopy(stoppings),
+                       early_stopping_mode='and' if mode is _MISSING else mode))
+    exp.cfg['custom_hooks'] = custom
+    exp.note('early_stoppings', 'custom_hooks: EarlyStoppingHook.early_stoppings')
+    exp.note('early_stopping_mode', 'EarlyStoppingHook.early_stopping_mode',
+             'and' if mode is _MISSING else mode)
+
+
+def _hooks(exp: Expansion) -> None:
+    _ema(exp)
+    _hook(exp, 'checkpoint', 'CheckpointHook', 'best_k', 'best_k')
+    for field in ('log_file', 'log_steps', 'log_epochs'):
+        _hook(exp, 'logger', 'LoggerHook', field, field)
+    _early_stopping(exp)
+
+
+# --------------------------------------------------------------------------------- entry
+def _section(cfg: Dict[str, Any]):
     section = cfg.pop('trainer', None)
     if section is not None and not isinstance(section, dict):
         raise ConfigError(f'trainer: expected a mapping of reference keys, got {section!r}')
@@ -294,16 +498,48 @@ def expand_reference_keys(cfg: Dict[str, Any]) -> Dict[str, Any]:
     for key in TOP_LEVEL_SHORTHANDS:
         if key in cfg:
             value = cfg.pop(key)
-            if key in given and given[key] != value:
+            if key in given and not _same(given[key], value):
                 raise ConfigError(f'{key}={value!r} (top level) conflicts with trainer.{key}='
                                   f'{given[key]!r}; set it in one place only')
             given[key] = value
+    return section, given
+
+
+def _check_names(exp: Expansion) -> None:
+    """Resolve the loss and optimizer names now, so an error names the trainer key."""
+    from .registry import LOSSES, OPTIMIZERS, lookup
+    for key, registry in (('lossfn', LOSSES), ('optimizer', OPTIMIZERS)):
+        if exp.explicit(key):
+            lookup(registry, exp.given[key], f'trainer.{key}')
+
+
+def _expand(cfg: Dict[str, Any]) -> Expansion:
+    cfg = copy.deepcopy(dict(cfg))
+    section, given = _section(cfg)
+    exp = Expansion(cfg, check_section(given) if given else {},
+                    use_defaults=section is not None)
     if section is None and not given:
-        return cfg
-    exp = Expansion(cfg, _check_section(given), use_defaults=section is not None)
+        return exp
+    _check_names(exp)
     _plain_keys(exp)
     _loss(exp)
     _optimizer(exp)
+    _grad_clip(exp)
     _schedule(exp)
     _hooks(exp)
-    return exp.cfg
+    return exp
+
+
+def expand_reference_keys(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """Return ``cfg`` with its ``trainer`` section and shorthands expanded (not in place).
+
+    Raises:
+        ConfigError: an unknown trainer key, a value of the wrong type, an unknown alias, or
+            a trainer key that conflicts with a canonical key (the message names both).
+    """
+    return _expand(cfg).cfg
+
+
+def explain_reference_keys(cfg: Dict[str, Any]) -> List[str]:
+    """One line per trainer key: its value (given or reference default) and what it became."""
+    return _expand(cfg).notes
