@@ -530,7 +530,7 @@ def test_canonical_keys_win_over_reference_defaults():
     (dict(max_lrr=1e-3), "trainer: unknown key 'max_lrr' — did you mean 'max_lr'"),
     (dict(max_lr='fast'), "trainer.max_lr: expected a number, got 'fast'"),
     (dict(best_k=0), 'trainer.best_k: expected a value >= 1'),
-    (dict(resume='yes'), "trainer.resume: expected true or false, got 'yes'"),
+    (dict(resume=1), 'trainer.resume: expected true, false or a checkpoint path, got 1'),
     (dict(ema_decay=1.5), r'trainer.ema_decay: expected a number in \[0, 1\)'),
     (dict(save_dir=None), 'trainer.save_dir: expected a value, got null'),
     (dict(lossfn='smoth'), "trainer.lossfn: 'smoth' is not a registered loss — did you mean"),
@@ -675,6 +675,19 @@ def test_resume_via_trainer_resume_and_ckpt_file(tmp_path):
         assert torch.equal(x, y), name
     assert f'Resumed from {last}: epoch 2 done, step 8' in (
         tmp_path / 'b' / 'out' / 'loss.log').read_text()
+
+
+def test_resume_from_the_command_line_on_a_trainer_config(tmp_path):
+    """``--resume CKPT`` on a config whose trainer section says ``resume: false``."""
+    path = train_yaml(tmp_path, RUN + 'resume: false\n',
+                      extra='custom_hooks: [{type: CrashAfterEpoch, epoch: 1}]\n')
+    with pytest.raises(Crash):
+        train_tool.main([path])
+    last = tmp_path / 'out' / 'tiny_last.pt'
+    assert train_tool.main([path, '--resume', str(last), '--cfg-options', 'custom_hooks=[]']) == 0
+    log = (tmp_path / 'out' / 'loss.log').read_text()
+    assert f'Resumed from {last}: epoch 1 done, step 4' in log
+    assert load_checkpoint(str(last))['meta']['epoch'] == 2
 
 
 def test_finetune_modules_with_weights_from_ckpt_file(tmp_path):

@@ -40,9 +40,10 @@ from .errors import ConfigError
 from .optim.warmup import WARMUP_ALIASES
 from .suggest import did_you_mean
 
-# key: (reference default, kind); a kind ending in '?' also accepts None
+# key: (reference default, kind); a kind ending in '?' also accepts None. ``resume`` also takes a
+# checkpoint path, as the canonical key and ``--resume CKPT`` do.
 REFERENCE_KEYS: Dict[str, tuple] = {
-    'run_name': ('xequinet', 'str'), 'resume': (False, 'bool'), 'ckpt_file': (None, 'str?'),
+    'run_name': ('xequinet', 'str'), 'resume': (False, 'flag'), 'ckpt_file': (None, 'str?'),
     'finetune_modules': (None, 'names?'),
     'lossfn': ('smoothl1', 'str'), 'losses_weight': (None, 'dict?'),
     'optimizer': ('AdamW', 'str'), 'optimizer_kwargs': ({}, 'dict?'),
@@ -84,6 +85,7 @@ def _kind_problem(key: str, value, kind: str) -> Optional[str]:
     ok = {
         'str': isinstance(value, str),
         'bool': isinstance(value, bool),
+        'flag': isinstance(value, bool) or isinstance(value, str) and bool(value),
         'int': isinstance(value, int) and not isinstance(value, bool),
         'number': isinstance(value, (int, float)) and not isinstance(value, bool),
         'dict': isinstance(value, dict),
@@ -93,7 +95,8 @@ def _kind_problem(key: str, value, kind: str) -> Optional[str]:
     if not ok:
         expected = {'names': 'a list of name keywords', 'dict': 'a mapping',
                     'number': 'a number', 'int': 'an int', 'str': 'a string',
-                    'bool': 'true or false'}[base]
+                    'bool': 'true or false',
+                    'flag': 'true, false or a checkpoint path'}[base]
         return f'trainer.{key}: expected {expected}, got {value!r} ({type(value).__name__})'
     if key in _LOWEST and value < _LOWEST[key]:
         return f'trainer.{key}: expected a value >= {_LOWEST[key]}, got {value!r}'
