@@ -8,12 +8,14 @@ The job (issue 8): a 32→128→128→1 SiLU MLP, batch 32, AdamW(lr=1e-3), MSE,
 2,000 iterations = 10 epochs × 200 batches. Every variant gets the same initial weights and a
 fresh DataLoader over the same pre-generated tensors with a sampler that shuffles by
 ``(seed, epoch)``, so all see the same batches in the same order and must end at the same
-loss (checked, and printed). By default a batch is fetched with one indexing op (``__getitems__``) so the
-data pipeline is as cheap as in a tuned job and the framework cost is not hidden behind
-``default_collate``; ``--loader per-sample`` uses per-item fetching + ``default_collate``.
+loss (checked, and printed). By default a batch is fetched with one indexing op
+(``__getitems__``) so the data pipeline is as cheap as in a tuned job and the framework cost is
+not hidden behind ``default_collate``; ``--loader per-sample`` uses per-item fetching +
+``default_collate``.
 
 Timed: the training call only — the raw loop, ``Runner.train()`` (trainkit, MMEngine) and
-``Trainer.fit()`` (Lightning). Building the runner/trainer is reported separately (``build``).
+``Trainer.fit()`` (Lightning) — in wall seconds and in CPU seconds of the process (all
+threads). Building the runner/trainer is reported separately (``build``).
 Frameworks run with their usual defaults for such a job: a log row every 50 steps, a
 checkpoint at the end of every epoch, no validation. PyTorch Lightning is measured when it is
 importable (``lightning`` or ``pytorch_lightning``) and skipped otherwise; nothing is
@@ -27,6 +29,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 import uuid
 from typing import Callable, Dict, List, Tuple
 
@@ -77,7 +80,13 @@ class BatchFetchDataset(PerSampleDataset):
 
 
 def passthrough(batch):
-    return batch
+    """The collate function of batch-fetched data: the DataLoader hands over the dict that
+    ``__getitems__`` built. A list of single items (e.g. ``[dataset[0]]``, as a sanity check
+    before training may pass) is collated as usual."""
+    if isinstance(batch, dict):
+        return batch
+    from torch.utils.data import default_collate
+    return default_collate(batch)
 
 
 class EpochShuffleSampler(Sampler):
@@ -120,8 +129,23 @@ def quiet():
 
 
 def _perf():
-    import time
     return time.perf_counter()
+
+
+class Timer:
+    """Wall seconds (``perf_counter``) and CPU seconds of this process, all threads
+    (``process_time``) spent in a ``with`` block. On a busy machine the CPU time is the steadier
+    measure of the work done; the wall time also holds waits (an ``fsync``, a descheduled
+    process)."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+        return False
 
 
 # ----------------------------------------------------------------------------- variants
@@ -162,21 +186,20 @@ def run_raw(job: Job, ema: bool = False):
     shadow = [p.clone() for p in params]
     weight = 1.0 - EMA_DECAY
     iters = 0
-    start = _perf()
-    net.train()
-    for epoch in range(job.epochs):
-        loader.sampler.set_epoch(epoch)
-        for batch in loader:
-            loss = F.mse_loss(net(batch['x']), batch['y'])
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            if ema:
-                torch._foreach_lerp_(shadow, params, weight)
-            iters += 1
-    seconds = _perf() - start
+    with Timer() as timer:
+        net.train()
+        for epoch in range(job.epochs):
+            loader.sampler.set_epoch(epoch)
+            for batch in loader:
+                loss = F.mse_loss(net(batch['x']), batch['y'])
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                if ema:
+                    torch._foreach_lerp_(shadow, params, weight)
+                iters += 1
     assert iters == job.iters, iters
-    return seconds, 0.0, net
+    return timer, 0.0, net
 
 
 def run_trainkit(job: Job, ema: bool = False):
@@ -199,12 +222,11 @@ def run_trainkit(job: Job, ema: bool = False):
                         run_name='bench', seed=0, device='cpu')
         build = _perf() - start
         torch.set_num_threads(1)
-        start = _perf()
-        runner.train()
-        seconds = _perf() - start
+        with Timer() as timer:
+            runner.train()
     assert runner.iter == job.iters, runner.iter
     shutil.rmtree(work_dir, ignore_errors=True)
-    return seconds, build, model.net
+    return timer, build, model.net
 
 
 def run_mmengine(job: Job, ema: bool = False):
@@ -238,9 +260,8 @@ def run_mmengine(job: Job, ema: bool = False):
             randomness=dict(seed=0), experiment_name=f'bench-{uuid.uuid4().hex[:12]}')
         build = _perf() - start
         torch.set_num_threads(1)
-        start = _perf()
-        runner.train()
-        seconds = _perf() - start
+        with Timer() as timer:
+            runner.train()
         # release the log file handles mmengine keeps per experiment
         for handler in list(runner.logger.handlers):
             if isinstance(handler, logging.FileHandler):
@@ -248,7 +269,7 @@ def run_mmengine(job: Job, ema: bool = False):
                 runner.logger.removeHandler(handler)
     assert runner.iter == job.iters, runner.iter
     shutil.rmtree(work_dir, ignore_errors=True)
-    return seconds, build, net
+    return timer, build, net
 
 
 def import_lightning():
@@ -297,12 +318,11 @@ def run_lightning(job: Job, ema: bool = False):
         loader = job.loader()
         build = _perf() - start
         torch.set_num_threads(1)
-        start = _perf()
-        trainer.fit(module, train_dataloaders=loader)
-        seconds = _perf() - start
+        with Timer() as timer:
+            trainer.fit(module, train_dataloaders=loader)
     assert trainer.global_step == job.iters, trainer.global_step
     shutil.rmtree(work_dir, ignore_errors=True)
-    return seconds, build, net
+    return timer, build, net
 
 
 # ----------------------------------------------------------------------------- main
@@ -338,7 +358,7 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix='trainkit-bench-') as scratch:
         job = Job(epochs, args.iters_per_epoch, args.loader == 'per-sample', scratch)
-        seconds: Dict[str, List[float]] = {k: [] for k in variants}
+        seconds: Dict[str, List[Timer]] = {k: [] for k in variants}
         builds: Dict[str, List[float]] = {k: [] for k in variants}
         losses: Dict[str, float] = {}
         weight_diff: Dict[str, float] = {}
@@ -353,13 +373,13 @@ def main(argv=None) -> int:
                     torch.set_num_threads(1)
                 import gc
                 gc.collect()
-                sec, build, net = variants[name](job)
+                timer, build, net = variants[name](job)
                 if rep < 0:
                     losses[name] = job.final_loss(net)
                     if name == 'raw loop':
                         ref_net = net
                     continue
-                seconds[name].append(sec)
+                seconds[name].append(timer)
                 builds[name].append(build)
                 if name not in weight_diff:
                     weight_diff[name] = max(
@@ -368,20 +388,35 @@ def main(argv=None) -> int:
             if rep >= 0:
                 print(f'  repetition {rep + 1}/{repeats} done', file=sys.stderr)
 
-    raw = seconds['raw loop']
+    wall = {n: [t.wall for t in seconds[n]] for n in names}
+    cpu = {n: [t.cpu for t in seconds[n]] for n in names}
+
+    def paired_ratio(times, a, b):
+        return statistics.median(x / y for x, y in zip(times[a], times[b]))
+
+    def paired_us(times, a, b):
+        return statistics.median((x - y) / job.iters * 1e6 for x, y in zip(times[a], times[b]))
+
     rows = []
     for name in names:
-        t = seconds[name]
-        ratios = [a / b for a, b in zip(t, raw)]
-        extra_us = [(a - b) / job.iters * 1e6 for a, b in zip(t, raw)]
-        rows.append([name, fmt_s(min(t)), fmt_s(statistics.median(t)),
-                     f'{min(t) / min(raw):.3f}', f'{statistics.median(ratios):.3f}',
-                     f'{(min(t) - min(raw)) / job.iters * 1e6:+.1f}',
-                     f'{statistics.median(extra_us):+.1f}',
+        rows.append([name, fmt_s(min(wall[name])), fmt_s(statistics.median(wall[name])),
+                     f'{paired_ratio(wall, name, "raw loop"):.3f}',
+                     f'{paired_us(wall, name, "raw loop"):+.1f}',
+                     fmt_s(statistics.median(cpu[name])),
+                     f'{paired_ratio(cpu, name, "raw loop"):.3f}',
+                     f'{paired_us(cpu, name, "raw loop"):+.1f}',
                      f'{statistics.median(builds[name]) * 1e3:.0f}' if name.startswith(
                          ('trainkit', 'mmengine', 'lightning')) else '-',
                      f'{losses[name]:.9g}', f'{abs(losses[name] - losses["raw loop"]):.1e}',
                      f'{weight_diff[name]:.1e}'])
+    targets = []
+    for name, base, limit in (('trainkit', 'raw loop', 1.05),
+                              ('trainkit + EMAHook', 'raw loop + foreach EMA', 1.0),
+                              ('mmengine', 'raw loop', None), ('lightning', 'raw loop', None)):
+        if name in wall and base in wall:
+            targets.append([f'{name} / {base}', f'{paired_ratio(wall, name, base):.3f}',
+                            f'{paired_ratio(cpu, name, base):.3f}',
+                            f'≤ {limit:.2f}' if limit else '-'])
     settings = {
         'job': f'{IN_FEATURES}->{HIDDEN}->{HIDDEN}->1 SiLU MLP, batch {BATCH}, AdamW(lr={LR}), '
                f'MSE', 'iterations': f'{job.iters} ({epochs} epochs x {args.iters_per_epoch})',
@@ -392,14 +427,19 @@ def main(argv=None) -> int:
     print('## Training-loop overhead\n')
     print(environment_lines(settings, extra_versions=('pytorch-lightning', 'lightning')))
     print()
-    print(table(['variant', 'best s', 'median s', 'best / raw best', 'ratio (median of paired)',
-                 'µs/iter over raw (best)', 'µs/iter over raw (median of paired)',
-                 'build ms', 'final train MSE', '|Δ loss| vs raw', 'max |Δ weight| vs raw'],
-                rows))
+    print(table(['variant', 'wall best s', 'wall median s', 'wall ratio to raw',
+                 'wall µs/iter over raw', 'CPU median s', 'CPU ratio to raw',
+                 'CPU µs/iter over raw', 'build ms', 'final train MSE', 'Δ loss vs raw (abs)',
+                 'max Δ weight vs raw (abs)'], rows))
+    print()
+    print(table(['ratio', 'wall (median of paired)', 'CPU (median of paired)', 'target'],
+                targets))
     if lightning is None:
         print('\nPyTorch Lightning is not installed: its row is skipped.')
-    print('\n"paired": each repetition\'s time divided by (or minus) the raw loop\'s time of the '
-          'same repetition; "build": constructing the runner/trainer (not in the timed part).')
+    print('\nRatios and µs/iter are medians over repetitions of each repetition\'s time divided '
+          'by (or minus) the raw loop\'s time of the same repetition. "CPU": process_time of '
+          'all threads, steadier on a busy machine but blind to waits (e.g. a checkpoint\'s '
+          'fsync). "build": constructing the runner/trainer (not in the timed part).')
     return 0
 
 

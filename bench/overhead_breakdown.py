@@ -5,14 +5,16 @@
 
 Two views:
 
-1. **Ablation** — whole ``Runner.train()`` runs with one default hook at a time (and none),
-   interleaved with the raw loop, so each hook's share is measured in place (µs/iteration
-   over the raw loop, median of paired differences).
+1. **Ablation** — whole ``Runner.train()`` runs with one default hook at a time (and none,
+   and all but the checkpoint hook), interleaved with the raw loop, so each hook's share is
+   measured in place (wall and CPU µs/iteration over the raw loop, medians of paired
+   differences).
 2. **Pieces** — each piece of per-step (and per-log-row, per-epoch) work that trainkit does
    beyond the raw loop, timed in isolation (best of many calls), next to the minimal
    equivalent, and — where a change is proposed in ``docs/performance.md`` — next to a
-   prototype of that change written here (``proposed``). Per-epoch and per-row costs are
-   also given amortized per iteration for the job (200 iterations per epoch, a row every 50).
+   prototype of that change written here (``proposed``; for a change already made, the
+   former code, for comparison). Per-epoch and per-row costs are also given amortized per
+   iteration for the job (200 iterations per epoch, a row every 50).
 
 The pieces reach into trainkit's internals (hook objects, the optimizer wrapper, the
 checkpoint functions); a piece whose internals have changed prints ``n/a`` instead of
@@ -80,9 +82,9 @@ def ablation(job, repeats: int):
                                 max_epochs=job.epochs, work_dir=work_dir, run_name='bench',
                                 seed=0, device='cpu')
                 torch.set_num_threads(1)
-                start = time.perf_counter()
-                runner.train()
-                return time.perf_counter() - start
+                with job_mod.Timer() as timer:
+                    runner.train()
+            return timer
         return run
 
     def raw_dict_model():
@@ -93,16 +95,16 @@ def ablation(job, repeats: int):
         loss_fn = WeightedLoss(dict(y=1.0), lossfn='mse')
         optimizer = torch.optim.AdamW(model.parameters(), lr=job_mod.LR)
         loader = job.loader()
-        start = time.perf_counter()
-        model.train()
-        for epoch in range(job.epochs):
-            loader.sampler.set_epoch(epoch)
-            for batch in loader:
-                losses = loss_fn(model(batch), batch)
-                losses['loss'].backward()
-                optimizer.step()
-                optimizer.zero_grad()
-        return time.perf_counter() - start
+        with job_mod.Timer() as timer:
+            model.train()
+            for epoch in range(job.epochs):
+                loader.sampler.set_epoch(epoch)
+                for batch in loader:
+                    losses = loss_fn(model(batch), batch)
+                    losses['loss'].backward()
+                    optimizer.step()
+                    optimizer.zero_grad()
+        return timer
 
     from trainkit.hooks import CheckpointHook, LoggerHook, NanGuardHook
     variants = {
@@ -112,6 +114,8 @@ def ablation(job, repeats: int):
         'trainkit, NanGuardHook only': trainkit_with(lambda: [NanGuardHook()]),
         'trainkit, LoggerHook only': trainkit_with(lambda: [LoggerHook(log_steps=LOG_STEPS)]),
         'trainkit, CheckpointHook only': trainkit_with(lambda: [CheckpointHook()]),
+        'trainkit, default hooks but CheckpointHook': trainkit_with(
+            lambda: [NanGuardHook(), LoggerHook(log_steps=LOG_STEPS)]),
         'trainkit, default hooks': trainkit_with(None),
     }
     names = list(variants)
@@ -125,17 +129,19 @@ def ablation(job, repeats: int):
             gc.collect()
             times[name].append(variants[name]())
         print(f'  ablation repetition {rep + 1}/{repeats}', file=sys.stderr)
-    raw = times['raw loop']
     rows = []
     for name in names:
-        t = times[name]
-        extra = [(a - b) / job.iters * 1e6 for a, b in zip(t, raw)]
-        rows.append([name, f'{min(t):.3f}', f'{statistics.median(t):.3f}',
-                     f'{statistics.median([a / b for a, b in zip(t, raw)]):.3f}',
-                     f'{statistics.median(extra):+.1f}',
-                     f'{(min(t) - min(raw)) / job.iters * 1e6:+.1f}'])
-    return table(['run', 'best s', 'median s', 'ratio to raw (median of paired)',
-                  'µs/iter over raw (median of paired)', 'µs/iter over raw (best)'], rows)
+        row = [name]
+        for kind in ('wall', 'cpu'):
+            t = [getattr(x, kind) for x in times[name]]
+            raw = [getattr(x, kind) for x in times['raw loop']]
+            extra_us = [(a - b) / job.iters * 1e6 for a, b in zip(t, raw)]
+            row += [f'{statistics.median(t):.3f}',
+                    f'{statistics.median([a / b for a, b in zip(t, raw)]):.3f}',
+                    f'{statistics.median(extra_us):+.1f}']
+        rows.append(row)
+    return table(['run', 'wall median s', 'wall ratio to raw', 'wall µs/iter over raw',
+                  'CPU median s', 'CPU ratio to raw', 'CPU µs/iter over raw'], rows)
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -183,32 +189,27 @@ def piece_rows(p: Pieces, number: int, rounds: int):
 
     # 1. NaN guard
     nan_guard = p.hooks.get('NanGuardHook')
-
-    def nan_proposed():
-        loss = losses['loss']
-        return None if math.isfinite(loss.item()) else False
     add('NanGuardHook.before_backward', 'step',
-        {'now': lambda: nan_guard.before_backward(runner, losses),
-         'minimal': lambda: None, 'proposed': nan_proposed},
-        'torch.isfinite on a 0-d tensor is a composite of 3-4 ops; .item() is one read')
+        {'now': lambda: nan_guard.before_backward(runner, losses), 'minimal': lambda: None,
+         'proposed': lambda: bool(torch.isfinite(losses['loss']))},
+        'one .item() read of the loss; "proposed" here is the former torch.isfinite check '
+        '(3-4 small ops), kept for comparison')
 
     # 2. LoggerHook, a step without a row
     logger = p.hooks.get('LoggerHook')
-    pending = []
+    total = [None]
 
     def logger_now():
         runner.stepped, runner.step = True, 1  # not a log step
         logger.after_train_iter(runner, 0, batch, preds, losses)
 
-    def logger_proposed():
-        runner.stepped, runner.step = True, 1
-        pending.append([v.detach() for v in losses.values()])
-        if len(pending) >= LOG_STEPS:
-            pending.clear()
+    def logger_former():
+        terms = torch.stack([v.detach().float() for v in losses.values()])
+        total[0] = terms if total[0] is None else total[0] + terms
     add('LoggerHook.after_train_iter (no row)', 'step',
-        {'now': logger_now, 'minimal': lambda: None, 'proposed': logger_proposed},
-        'stack + add of the loss terms every step; proposed: keep detached terms in a list, '
-        'fold them once per row/epoch')
+        {'now': logger_now, 'minimal': lambda: None, 'proposed': logger_former},
+        'detached terms appended to a list, folded every 1,024 terms; "proposed" here is the '
+        'former stack + add per step, kept for comparison')
 
     # 3. optim_context
     wrapper = runner.optim_wrapper
@@ -321,11 +322,10 @@ def piece_rows(p: Pieces, number: int, rounds: int):
             return
         rows_once.append((piece, per, every, now_t, min_t, prop_t, note))
 
-    terms = torch.stack([t.detach().float() for t in losses.values()])
     with job_mod.quiet():
         runner.step = LOG_STEPS
         add_once('LoggerHook._train_row (a log row)', 'row', LOG_STEPS,
-                 lambda: logger._train_row(runner, batch, preds, terms),
+                 lambda: logger._train_row(runner, batch, preds, losses),
                  note='tolist, train MAE/RMSE of the batch, text + JSON line, console')
         runner.epoch = 0
         add_once('LoggerHook.after_train_epoch (epoch row)', 'epoch', ITERS_PER_EPOCH,

@@ -1,0 +1,106 @@
+"""The benchmarks run from a checkout and their built-in checks hold, at toy sizes.
+
+Each bench is called in-process with tiny settings; the tests read the printed markdown tables
+and assert what the benches promise: the frameworks train to the same weights as the raw loop,
+all EMA variants keep the same shadow weights, the checkpoint file holds the tensors and little
+else, validation metrics agree, and ``-X importtime`` output is parsed as Python prints it.
+No timing is asserted.
+"""
+import contextlib
+import importlib.util
+import io
+import os
+import sys
+
+import pytest
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'bench')
+
+
+def _load(name):
+    """Import bench/<name>.py as ``bench_<name>`` (bench/ goes on sys.path for its helpers)."""
+    if BENCH not in sys.path:
+        sys.path.insert(0, BENCH)
+    spec = importlib.util.spec_from_file_location(f'bench_{name}', os.path.join(BENCH,
+                                                                              f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(name, argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert _load(name).main(argv) == 0
+    return out.getvalue()
+
+
+def _table(text, first_header):
+    """Rows (lists of cells) of the markdown table whose first header cell is given."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f'| {first_header} |'))
+    header = [c.strip() for c in lines[start].strip('|').split('|')]
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith('|'):
+            break
+        rows.append(dict(zip(header, (c.strip() for c in line.strip('|').split('|')))))
+    return rows
+
+
+def test_overhead_frameworks_train_to_the_raw_loops_weights():
+    text = _run('overhead', ['--epochs', '1', '--iters-per-epoch', '12', '--repeats', '1',
+                             '--only', 'trainkit', 'mmengine'])
+    rows = {r['variant']: r for r in _table(text, 'variant')}
+    assert set(rows) == {'raw loop', 'trainkit', 'trainkit + EMAHook', 'mmengine',
+                         'mmengine + EMAHook'}
+    for name, row in rows.items():
+        assert float(row['max Δ weight vs raw (abs)']) == 0.0, name
+        assert float(row['Δ loss vs raw (abs)']) == 0.0, name
+    targets = {r['ratio']: r for r in _table(text, 'ratio')}
+    assert targets['trainkit / raw loop']['target'] == '≤ 1.05'
+
+
+def test_ema_variants_keep_the_same_shadow():
+    text = _run('ema', ['--layers', '3', '--width', '8', '--rounds', '2', '--number', '2'])
+    rows = _table(text, 'variant')
+    assert len(rows) == 5
+    assert all(float(r['max Δ shadow vs bare (abs)']) <= 1e-7 for r in rows), rows
+    assert 'tensors=6' in text
+
+
+def test_checkpoint_file_is_the_tensors_plus_a_little():
+    text = _run('checkpoint', ['--models', 'small', '--repeats', '1'])
+    sizes = {r['file']: int(r['bytes'].replace(',', '')) for r in _table(text, 'file')}
+    ours, plain = sizes['trainkit `bench_last.pt`'], sizes['`torch.save` of the same dict']
+    tensors = sizes['tensor bytes in the dict']
+    assert tensors < plain <= ours < plain * 1.01  # same tensors, a few more bytes of meta
+    saves = [r['save'] for r in _table(text, 'save')]
+    assert saves[0].startswith('trainkit CheckpointHook') and 'torch.save + fsync' in saves
+
+
+def test_validation_loops_agree():
+    text = _run('validation', ['--samples', '256', '--batch-size', '64', '--repeats', '1'])
+    rows = _table(text, 'loop')
+    assert [r['loop'] for r in rows] == ['hand-written no_grad loop', 'trainkit Runner.val()']
+    worst = float(text.split('largest relative difference ')[1].split(')')[0])
+    assert worst <= 1e-6
+
+
+def test_importtime_output_is_parsed_by_nesting():
+    stderr = ('import time: self [us] | cumulative | imported package\n'
+              'import time:       100 |        100 |   _io\n'
+              'import time:       300 |        400 | site\n'
+              'import time:       200 |        200 |     torch._C\n'
+              'import time:      1000 |       1500 |   torch.nn\n'
+              'import time:      2500 |       4000 | torch\n'
+              'import time:        50 |         50 | trainkit\n')
+    record = _load('startup').parse_importtime(stderr, top=2)
+    assert record == [('(all imports)', 0.0, 4.45), ('torch', 2.5, 4.0), ('site', 0.3, 0.4)]
+
+
+@pytest.mark.parametrize('name', ['overhead', 'overhead_breakdown', 'startup', 'ema',
+                                  'checkpoint', 'validation'])
+def test_every_bench_documents_its_command(name):
+    with open(os.path.join(BENCH, f'{name}.py'), encoding='utf-8') as f:
+        assert f'python bench/{name}.py' in f.read()
