@@ -104,3 +104,14 @@ def test_import_trainkit_is_light():
             'print(any(m.startswith(("mmengine.optim", "mmengine.runner")) for m in sys.modules))')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == 'False', out.stderr
+
+
+def test_scheduler_argument_typo_behind_a_forwarding_mixin(tiny_cfg):
+    # mmengine's LR schedulers take (optimizer, *args, **kwargs) and forward them to the
+    # parameter scheduler: the check must read the signature behind the mixin.
+    tiny_cfg['param_scheduler'][1]['T_mx'] = 5
+    tiny_cfg['param_scheduler'][1]['eta_min'] = 'low'
+    found = problems(tiny_cfg)
+    assert "param_scheduler.1: CosineAnnealingLR got an unexpected argument 'T_mx' — did you " \
+           "mean 'T_max'?" in found
+    assert any(p.startswith('param_scheduler.1.eta_min: CosineAnnealingLR expects') for p in found)

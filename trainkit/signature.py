@@ -19,22 +19,21 @@ class Signature:
     """
 
     def __init__(self, target: Any):
-        fn = target.__init__ if inspect.isclass(target) else target
-        try:
-            sig = inspect.signature(fn)
-        except (TypeError, ValueError):
-            self.params, self.takes_kwargs, self.hints = {}, True, {}
-            return
-        params = list(sig.parameters.values())
-        if inspect.isclass(target) and params and params[0].name == 'self':
-            params = params[1:]
-        self.takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params)
-        self.params = {p.name: p for p in params
-                       if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-        try:
-            self.hints = typing.get_type_hints(fn)
-        except Exception:  # unresolvable forward references: fall back to defaults
-            self.hints = {}
+        self.params, self.takes_kwargs, self.hints = {}, True, {}
+        for fn in _constructors(target):
+            try:
+                params = list(inspect.signature(fn).parameters.values())
+            except (TypeError, ValueError):
+                return
+            if inspect.isclass(target) and params and params[0].name == 'self':
+                params = params[1:]
+            for p in params:
+                if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                    self.params.setdefault(p.name, p)
+            self.hints = {**_hints(fn), **self.hints}
+            self.takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params)
+            if not _forwards_everything(params):
+                return
 
     def names(self) -> List[str]:
         return list(self.params)
@@ -63,6 +62,31 @@ class Signature:
             return hint is tuple or typing.get_origin(hint) is tuple
         param = self.params.get(name)
         return param is not None and isinstance(param.default, tuple)
+
+
+def _constructors(target: Any):
+    """``__init__`` of ``target`` and, while one only forwards ``*args, **kwargs`` to its
+    base (as mmengine's ``LRSchedulerMixin`` does), those of the next classes in the MRO."""
+    if not inspect.isclass(target):
+        yield target
+        return
+    for klass in target.__mro__:
+        if '__init__' in vars(klass) and klass is not object:
+            yield vars(klass)['__init__']
+    if target.__init__ is object.__init__:
+        yield object.__init__
+
+
+def _forwards_everything(params) -> bool:
+    kinds = {p.kind for p in params}
+    return inspect.Parameter.VAR_POSITIONAL in kinds and inspect.Parameter.VAR_KEYWORD in kinds
+
+
+def _hints(fn) -> Dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:  # unresolvable forward references: fall back to defaults
+        return {}
 
 
 def _default_types(default: Any) -> Optional[Tuple[type, ...]]:

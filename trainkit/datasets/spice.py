@@ -1,7 +1,7 @@
 """Conformations of the SPICE data set (HDF5), one item per conformation."""
 import os
 import warnings
-from typing import Dict, List
+from typing import Dict, List, Union
 
 import h5py
 import numpy as np
@@ -83,7 +83,8 @@ class SpiceDataset(Dataset):
     def __init__(self, path, split='train', val_fraction=0.1, seed=0,
                  energy_key='dft_total_energy', length_unit='angstrom', energy_unit='eV',
                  reference_energies=None, max_molecules=None, max_conformations=None,
-                 elements=None, dtype='float32', collate='flat', demo_if_missing=False):
+                 elements=None, dtype='float32', collate='flat',
+                 demo_if_missing: Union[bool, dict] = False):
         self.path = os.fspath(path)
         self.split = choose('split', split, SPLITS)
         self.energy_key = choose('energy_key', energy_key, ENERGY_KEYS)
