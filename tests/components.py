@@ -1,9 +1,11 @@
 """Components registered for tests: scripted metrics, a NaN-making dataset, a crash hook."""
+import os
+
 import torch
 
 from trainkit.datasets.synthetic import SyntheticRegression
 from trainkit.hooks import Hook
-from trainkit.registry import DATASETS, HOOKS, METRICS
+from trainkit.registry import DATASETS, HOOKS, METRICS, MODELS
 
 
 @METRICS.register_module(force=True)
@@ -68,3 +70,21 @@ class RecordWeights(Hook):
         if runner.stepped:
             self.history.append({k: v.detach().clone() for k, v in
                                  runner.unwrapped_model.state_dict().items()})
+
+
+@MODELS.register_module(force=True)
+class NaNOnRankOne(torch.nn.Module):
+    """A linear model whose 2nd training forward on rank 1 (under torchrun) predicts NaN."""
+
+    def __init__(self, in_features=4):
+        super().__init__()
+        self.linear = torch.nn.Linear(in_features, 1)
+        self.calls = 0
+
+    def forward(self, batch):
+        out = self.linear(batch['x'])
+        if self.training:
+            self.calls += 1
+            if os.environ.get('RANK') == '1' and self.calls == 2:
+                out = out * float('nan')
+        return {'y': out}

@@ -5,10 +5,12 @@ over all ranks, at the end: ``MAE = Σ|e| / n`` and ``RMSE = sqrt(Σe² / n)`` w
 number of elements (a force error counts per component), not averages of batch averages.
 """
 import math
-from typing import Dict, Iterable, Mapping, Optional
+from typing import Dict, Iterable, List, Mapping, Optional
 
 import torch
+import torch.distributed as dist
 
+from .dist import is_distributed
 from .errors import ConfigError, DataError
 from .registry import METRICS
 
@@ -53,6 +55,23 @@ class ErrorMetrics:
             raise ConfigError('metrics: no targets; set metrics.targets or a loss with '
                               'losses_weight')
 
+    def _keys_of_all_ranks(self, keys: List[str]) -> List[str]:
+        """The union of the keys every rank has seen, in one order on all ranks (a rank
+        whose validation shard is empty has none, yet must join the reduction)."""
+        gathered = [None] * dist.get_world_size()
+        dist.all_gather_object(gathered, keys)
+        union = set().union(*gathered)
+        order = [f'{t}{suffix}' for t in self.targets or [] for suffix in ('', '_per_atom')]
+        return [k for k in order if k in union] + sorted(union.difference(order))
+
+    def metric_names(self) -> List[str]:
+        """Every key :meth:`compute` may return (per-atom keys need ``n_atoms`` batches)."""
+        names = []
+        for target in self.targets or []:
+            bases = [target] + ([f'{target}_per_atom'] if target in self.per_atom else [])
+            names += [f'{base}_{kind}' for base in bases for kind in ('mae', 'rmse')]
+        return names + (['weighted_mae'] if self.weights else [])
+
     def reset(self) -> None:
         self._sums = {}
 
@@ -82,10 +101,14 @@ class ErrorMetrics:
 
     def compute(self, reduce_fn=None) -> Dict[str, float]:
         """Return the metrics; ``reduce_fn`` sums a tensor over ranks (one collective call)."""
-        if not self._sums:
-            return {}
         keys = list(self._sums)
-        table = torch.stack([self._sums[k] for k in keys])
+        if reduce_fn is not None and is_distributed():
+            keys = self._keys_of_all_ranks(keys)
+        if not keys:
+            return {}
+        table = torch.stack([self._sums[k] if k in self._sums else
+                             torch.zeros(3, dtype=torch.float64, device=_collective_device())
+                             for k in keys])
         if reduce_fn is not None:
             table = reduce_fn(table)
         table = table.cpu().tolist()
@@ -97,3 +120,10 @@ class ErrorMetrics:
             result['weighted_mae'] = sum(w * result[f'{t}_mae'] for t, w in self.weights.items()
                                          if f'{t}_mae' in result)
         return result
+
+
+def _collective_device() -> torch.device:
+    """Where a tensor for a collective must live: the current GPU under NCCL, else CPU."""
+    if dist.get_backend() == 'nccl':
+        return torch.device('cuda', torch.cuda.current_device())
+    return torch.device('cpu')

@@ -3,6 +3,7 @@ import math
 from typing import Any, Dict
 
 import torch
+import torch.distributed as dist
 
 from ..errors import ConfigError, TrainingDiverged
 from ..registry import HOOKS
@@ -21,7 +22,8 @@ class NanGuardHook(Hook):
         max_skips: with ``'skip'``, stop anyway after this many skipped batches (None = no
             limit). Defaults to None.
 
-    The check reads one boolean from the device per batch (a host sync on GPUs).
+    The check reads one boolean from the device per batch (a host sync on GPUs); under DDP
+    the ranks agree on it with one all-reduce, so that they all skip or stop together.
 
     Config example::
 
@@ -42,7 +44,10 @@ class NanGuardHook(Hook):
         self.skipped = 0
 
     def before_backward(self, runner, losses: Dict[str, torch.Tensor]):
-        if _is_finite(losses['loss']):
+        finite = _is_finite(losses['loss'])
+        if runner.world_size > 1:
+            finite = _on_every_rank(finite, runner.device)
+        if finite:
             return None
         terms = ', '.join(f'{name}={_value(v)}' for name, v in losses.items())
         where = (f'epoch {runner.epoch + 1}, iteration {runner.inner_iter + 1}/'
@@ -71,6 +76,14 @@ def _is_finite(loss: torch.Tensor) -> bool:
     if loss.numel() == 1:
         return math.isfinite(loss.item())
     return bool(torch.isfinite(loss).all())
+
+
+def _on_every_rank(finite: bool, device: torch.device) -> bool:
+    """Under DDP all ranks must skip or stop together (a rank that skipped its backward
+    would leave the others waiting in the gradient all-reduce): one bad rank counts for all."""
+    flag = torch.tensor(int(finite), device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag)
 
 
 def _value(tensor) -> str:

@@ -8,7 +8,9 @@ builds this class. Differences from mmengine's:
   with ``accumulative_counts=N`` makes ``ceil(n/N)`` optimizer steps, the last window scaled
   by its real length, so a checkpoint at an epoch end never holds half a window;
 * without accumulation the loss is not divided by 1 (that is one tensor op per step saved);
-* :meth:`skip_update` drops a batch (NaN guard) while keeping the window count right.
+* :meth:`skip_update` drops a batch (NaN guard) while keeping the window count right;
+* gradient clipping keeps the total norm as a tensor (``last_grad_norm``) instead of reading
+  it to the host and storing it in mmengine's process-wide ``MessageHub`` on every step.
 
 Config example::
 
@@ -52,6 +54,17 @@ class OptimWrapper(MMOptimWrapper):
         if self.should_update():
             self.step(**(step_kwargs or {}))
             self.zero_grad(**(zero_kwargs or {}))
+
+    last_grad_norm = None
+
+    def _clip_grad(self) -> None:
+        """Clip the gradients of the optimized parameters (no host sync)."""
+        params = [p for group in self.optimizer.param_groups for p in group['params']
+                  if p.grad is not None]
+        if params:
+            norm = self.clip_func(params, **self.clip_grad_kwargs)
+            if norm is not None:  # clip_grad_value_ returns None
+                self.last_grad_norm = norm
 
     def skip_update(self) -> bool:
         """Count a dropped batch; if it closes a window, step with the window's other gradients
