@@ -12,11 +12,25 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+pip_install() {
+  # pip's own exit status decides; only its noise about the install location is dropped
+  local log
+  log=$(mktemp)
+  if ! "$VENV/bin/python" -m pip install --quiet "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "setup.sh: pip install $* failed" >&2
+    exit 1
+  fi
+  grep -v '^WARNING: Location' "$log" || true
+  rm -f "$log"
+}
+pip_install --upgrade pip
 # The CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
-"$VENV/bin/python" -m pip install --quiet 'torch==2.13.0' 2>&1 | grep -v '^WARNING: Location' || true
-"$VENV/bin/python" -m pip install --quiet -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
-"$VENV/bin/python" -c 'import torch, mmengine, pytorch_warmup, h5py, trainkit' 
+pip_install 'torch==2.13.0'
+pip_install -e '.[dev]'
+# Check the installed package (not the source tree next to us) imports with its dependencies.
+(cd /tmp && "$OLDPWD/$VENV/bin/python" -c 'import torch, mmengine, pytorch_warmup, h5py, trainkit, trainkit.runner')
 rm -f "$VENV"/.trainkit-setup-*
 touch "$STAMP"
 echo "trainkit is set up in $VENV"
