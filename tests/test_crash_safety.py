@@ -17,11 +17,14 @@ rename, ``@@`` markers on stderr), kills it, resumes, and finally checks
 """
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
 
 import helpers_reliability as h
+from trainkit.checkpoint import atomic_write
 
 
 @pytest.fixture(scope='module')
@@ -122,3 +125,20 @@ def test_check_catches_best_file_out_of_step_with_record(damaged, reference):
     state['meta']['epoch'] = epoch - 1
     torch.save(state, path)
     assert any(f'slot {slot}' in p for p in h.best_k_problems(damaged, reference, 2))
+
+
+def test_atomic_write_removes_temp_files_of_killed_writers_only(tmp_path):
+    """A temp file left by a killed process (its pid is gone) is deleted by the next write of
+    the same file; one of a live process (here: pytest's parent) or of another file is
+    kept."""
+    dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f'.tiny_last.pt.tmp-{dead}'
+    running = tmp_path / f'.tiny_last.pt.tmp-{os.getppid()}'
+    other = tmp_path / f'.tiny_0.pt.tmp-{dead}'
+    for path in (stale, running, other):
+        path.write_bytes(b'half a checkpoint')
+    atomic_write(str(tmp_path / 'tiny_last.pt'), b'new')
+    assert (tmp_path / 'tiny_last.pt').read_bytes() == b'new'
+    assert not stale.exists()
+    assert running.exists() and other.exists()  # a running process's, another file's

@@ -17,11 +17,13 @@ A trainkit checkpoint is a dict of tensors and plain Python values (loadable wit
 
 Files are written to a temporary file in the same directory, flushed, fsynced and renamed over
 the target, so a crash or a full disk never leaves a half-written file in place of a good one.
+Temp files of a process that was killed mid-write are deleted by the next successful write of
+the same file.
 """
 import io
 import os
 import pickle
-import zipfile
+import re
 from typing import Any, Dict, Optional
 
 import torch
@@ -65,8 +67,32 @@ def atomic_write(path: str, data: bytes) -> None:
     except OSError as err:
         _remove_quietly(tmp)
         raise CheckpointError(f'could not write checkpoint {path}: {err.strerror or err}. '
-                              f'The previous file at that path (if any) is intact.') from err
+                              f'The previous file at that path (if any) is intact; free some '
+                              f'space (or fix the permissions) and continue with --resume.'
+                              ) from err
     _fsync_directory(directory)
+    _remove_stale_temp_files(directory, os.path.basename(path))
+
+
+def _remove_stale_temp_files(directory: str, name: str) -> None:
+    """Delete temp files of ``name`` left by processes killed while writing them."""
+    prefix = f'.{name}.tmp-'
+    for entry in os.listdir(directory):
+        pid = entry[len(prefix):]
+        if entry.startswith(prefix) and pid.isdigit() and not _process_alive(int(pid)):
+            _remove_quietly(os.path.join(directory, entry))
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, and belongs to another user
+        pass
+    return True
 
 
 def _remove_quietly(path: str) -> None:
@@ -102,23 +128,45 @@ def load_checkpoint(path: str, map_location='cpu', require_trainkit: bool = True
             arbitrary unpickling.
     """
     if not os.path.isfile(path):
-        raise CheckpointError(f'checkpoint {path!r} not found')
+        raise CheckpointError(f'checkpoint {path!r} does not exist; check the path given as '
+                              f'ckpt_file or to --resume (plain --resume continues '
+                              f'{{work_dir}}/{{run_name}}_last.pt)')
     if os.path.getsize(path) == 0:
         raise CheckpointError(f'checkpoint {path!r} is empty (0 bytes): it was not written '
                               f'completely; use another checkpoint')
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f'checkpoint {path!r} holds objects other than tensors and plain values, so it is '
-            f'refused (loading it would run arbitrary code). If you trust the file, convert it '
-            f'once: torch.save(torch.load(path, weights_only=False)["model"], "weights.pt") and '
-            f'load weights.pt. Detail: {str(err).splitlines()[0]}') from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        raise CheckpointError(_unsafe_message(path, str(err))) from None
+    except Exception as err:  # noqa: BLE001 - any decoding failure means a damaged file
+        detail = _first_line(str(err)) or type(err).__name__
         raise CheckpointError(f'checkpoint {path!r} is truncated or not a PyTorch file '
-                              f'({type(err).__name__}: {str(err).splitlines()[0]}); use an '
-                              f'earlier checkpoint') from None
+                              f'({type(err).__name__}: {detail}); use an earlier checkpoint '
+                              f'(e.g. a best-k file in the same directory)') from None
     return _check_format(path, state, require_trainkit)
+
+
+_UNSAFE_GLOBAL = re.compile(r'Unsupported global: GLOBAL ([\w.]+)')
+_ANSI = re.compile(r'\x1b\[[0-9;]*m')
+
+
+def _first_line(text: str) -> str:
+    return _ANSI.sub('', text).strip().split('\n')[0]
+
+
+def _unsafe_message(path: str, torch_message: str) -> str:
+    """Why a file that needs arbitrary unpickling is refused, and what to do if it is trusted."""
+    match = _UNSAFE_GLOBAL.search(torch_message)
+    found = f'an object of type {match.group(1)}' if match else 'objects other than tensors'
+    allow = (f'torch.serialization.add_safe_globals([{match.group(1)}])' if match else
+             'torch.serialization.add_safe_globals([TheClass])')
+    return (f'checkpoint {path!r} is refused: it holds {found}, and loading that would unpickle '
+            f'arbitrary Python objects, which can run any code (trainkit loads checkpoints with '
+            f'torch.load(weights_only=True); its own checkpoints hold only tensors and plain '
+            f'values). Only if you trust the file: allow the class by calling {allow} in a '
+            f'module listed in custom_imports (or --custom-imports), or convert the file once '
+            f'to plain weights: torch.save(torch.load(path, weights_only=False)["model"], '
+            f'"weights.pt") and give weights.pt as ckpt_file (weights only, no resume).')
 
 
 def _check_format(path: str, state: Any, require_trainkit: bool) -> Dict:
