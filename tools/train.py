@@ -14,11 +14,12 @@ from typing import List, Optional
 if __package__ in (None, ''):  # run as a script from a source checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from trainkit.cli import apply_cli_overrides, dry_run, report_error  # noqa: E402
+from trainkit.cli import (ArgumentParser, apply_cli_overrides, dry_run,  # noqa: E402
+                          report_error)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train a model from a trainkit config.')
+    parser = ArgumentParser(description='Train a model from a trainkit config.')
     parser.add_argument('config', help='config file (.py, .yaml or .json)')
     parser.add_argument('--work-dir', help='where logs and checkpoints go (overrides work_dir)')
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
@@ -42,6 +43,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
         from trainkit.config import import_custom_modules, load_config
+        from trainkit.dist import shutdown_distributed
         from trainkit.runner import Runner
         cfg = load_config(args.config, args.cfg_options)
         import_custom_modules(cfg, args.custom_imports)
@@ -51,6 +53,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             dry_run(runner, cfg)
             return 0
         runner.train()
+        del runner  # its DDP wrapper holds the process group
+        shutdown_distributed()
     except Exception as err:  # noqa: BLE001 - user errors become exit code 2
         return report_error(err, args.debug)
     return 0

@@ -1,8 +1,32 @@
 """Shared pieces of the command-line tools: CLI overrides, dry runs, error reporting."""
+import argparse
 import sys
 import traceback
 
 from .errors import TrainkitError
+from .suggest import close_matches
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` that suggests the option a mistyped one was meant to be.
+
+    ``tools/train.py cfg.py --resme`` exits with code 2 and ``unrecognized arguments: --resme
+    — did you mean '--resume'?``.
+    """
+
+    def error(self, message: str):
+        prefix = 'unrecognized arguments: '
+        if message.startswith(prefix):
+            options = [s for action in self._actions for s in action.option_strings]
+            words = [w.split('=')[0] for w in message[len(prefix):].split() if w.startswith('-')]
+            hints = [(word, close_matches(word, options, n=1)) for word in words]
+            hints = [(word, found[0]) for word, found in hints if found]
+            if len(hints) == 1:
+                message += f' — did you mean {hints[0][1]!r}?'
+            elif hints:
+                message += ' — did you mean ' + ', '.join(
+                    f'{meant!r} (for {word})' for word, meant in hints) + '?'
+        super().error(message)
 
 
 def _set(cfg, key: str, value, reference_key: str = None) -> None:

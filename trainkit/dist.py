@@ -3,7 +3,16 @@
 ``torchrun --nproc_per_node=N tools/train.py CFG`` sets ``WORLD_SIZE``/``RANK``/
 ``LOCAL_RANK``; :func:`init_distributed` then joins the process group (nccl on CUDA, gloo on
 CPU). Without those variables everything runs in one process and the helpers are no-ops.
+
+A process group trainkit joined is also left by trainkit: :func:`shutdown_distributed` at the
+end of ``tools/train.py`` and, for gloo, an ``atexit`` handler for every other way out (an
+error, a Runner used from Python). Without it the group is torn down during interpreter
+finalization, where gloo's worker threads can abort a rank ("terminate called without an
+active exception", SIGABRT) after training finished correctly. NCCL is left alone at exit:
+destroying it while another rank still waits in a collective could hang the failing rank.
 """
+import atexit
+import gc
 import os
 from typing import Tuple
 
@@ -22,6 +31,8 @@ def init_distributed(device_type: str) -> Tuple[int, int, int]:
         if device_type == 'cuda':
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend=backend)
+        if backend == 'gloo':
+            atexit.register(_shutdown_at_exit)
     return dist.get_rank(), dist.get_world_size(), local_rank
 
 
@@ -48,3 +59,23 @@ def broadcast_object(obj, src: int = 0):
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
+
+
+def shutdown_distributed(synchronize: bool = True) -> None:
+    """Leave the process group if one is joined (a no-op otherwise, safe to call twice).
+
+    Call it after training, once the Runner (whose DDP wrapper holds the group) is released:
+    with ``synchronize`` every rank first waits at a barrier, so no collective is in flight
+    on any rank; unreachable objects (DDP's reducer) are collected; then the group is
+    destroyed while the interpreter is fully alive.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if synchronize and dist.get_world_size() > 1:
+        dist.barrier()
+    gc.collect()
+    dist.destroy_process_group()
+
+
+def _shutdown_at_exit() -> None:
+    shutdown_distributed(synchronize=False)  # another rank may be gone: no barrier
