@@ -45,7 +45,7 @@ def make_runner(work_dir, *hooks, resume=False):
                               convert_to_iter_based=True),
                          dict(type='MultiStepLR', milestones=[1, 3], gamma=0.5,
                               by_epoch=True)],
-        max_epochs=EPOCHS, hooks=[CheckpointHook(best_k=0), *hooks], work_dir=str(work_dir),
+        max_epochs=EPOCHS, hooks=[CheckpointHook(best_k=None), *hooks], work_dir=str(work_dir),
         run_name='rw', seed=0, device='cpu', resume=resume)
 
 

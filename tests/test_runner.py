@@ -229,9 +229,11 @@ def test_nan_guard_skip_mode(tiny_cfg):
 
 
 def test_missing_loss_target_is_clear(tiny_cfg):
-    tiny_cfg['loss']['losses_weight'] = dict(energy=1.0)
-    with pytest.raises(DataError, match="'energy' .* is missing in the predictions; the "
-                                        "predictions has \\['y'\\]"):
+    # a target absent from the batch is caught at build time (tests/test_bad_inputs.py);
+    # one the model does not predict at the first step, before any update
+    tiny_cfg['model']['output_key'] = 'z'
+    with pytest.raises(DataError, match="'y' .* is missing in the predictions; the "
+                                        "predictions has \\['z'\\]"):
         run(tiny_cfg)
 
 

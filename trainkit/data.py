@@ -11,17 +11,21 @@ batches as an uninterrupted one. Under torchrun the training set is split with
 ``DistributedSampler`` (same seed, ``set_epoch`` each epoch) and the validation set with
 :class:`ShardSampler`, which does not pad, so metrics count every sample exactly once. A
 dataset's own ``collate_fn`` attribute is used when the config gives none.
+
+:func:`check_loss_targets` collates the first sample of a loader once, before training, so a
+``losses_weight`` target the batches do not carry is reported before any optimizer step.
 """
 import random
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Mapping
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler
 from torch.utils.data._utils.collate import default_collate
 
 from .errors import ConfigError, DataError
 from .registry import DATASETS, lookup
+from .suggest import did_you_mean
 
 _LOADER_KEYS = ('batch_size', 'num_workers', 'drop_last', 'pin_memory', 'persistent_workers',
                 'prefetch_factor')
@@ -92,3 +96,26 @@ def build_dataloader(cfg: Dict[str, Any], where: str, *, training: bool,
         shuffle = False
     return DataLoader(dataset, shuffle=shuffle, sampler=sampler, collate_fn=collate_fn,
                       generator=generator, worker_init_fn=_seed_worker, **loader_kwargs)
+
+
+def check_loss_targets(loss, loader, where: str) -> None:
+    """Raise :class:`DataError` if a target of ``loss.losses_weight`` is not in the batches.
+
+    One sample (``dataset[0]``) goes through the loader's ``collate_fn``; iterable datasets,
+    losses without ``losses_weight`` and loaders without a dataset are not checked.
+    """
+    targets = getattr(loss, 'losses_weight', None)
+    dataset = getattr(loader, 'dataset', None)
+    if not targets or dataset is None or isinstance(dataset, IterableDataset):
+        return
+    batch = loader.collate_fn([dataset[0]])
+    if not isinstance(batch, Mapping):
+        raise DataError(f'{where}: the loss looks up its targets {sorted(targets)} by name, but '
+                        f'a batch is a {type(batch).__name__}, not a dict; make the dataset '
+                        f'return dicts such as {{"x": ..., "{next(iter(targets))}": ...}}')
+    missing = [t for t in targets if t not in batch]
+    if missing:
+        named = '; '.join(f'{t!r}{did_you_mean(t, batch)}' for t in missing)
+        raise DataError(f'loss.losses_weight: the batches of {where} have no target {named} '
+                        f'(a batch has {sorted(batch)}; checked on the first sample, before '
+                        f'training). Fix losses_weight or the dataset.')

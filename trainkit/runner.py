@@ -17,6 +17,7 @@ From Python, with objects you built yourself::
 The loop, its hook points and what a hook may touch are described in
 :mod:`trainkit.hooks.hook`. The Runner reads the loss value only when a hook asks for it.
 """
+import errno
 import logging
 import math
 import os
@@ -28,7 +29,7 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
-from .data import build_dataloader
+from .data import build_dataloader, check_loss_targets
 from .dist import all_reduce_sum, broadcast_object, init_distributed
 from .errors import CheckpointError, ConfigError, DataError, TrainkitError, WorkDirError
 from .hooks.hook import HOOK_POINTS, Hook
@@ -39,6 +40,10 @@ from .rng import capture_rng, restore_rng, seed_everything
 from .run_log import RunLog
 
 from . import __version__
+
+
+# a full disk, a quota, a read-only file system: a run stopped by these can be resumed
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 class Runner:
@@ -105,6 +110,8 @@ class Runner:
         self.train_dataloader = self._loader(train_dataloader, 'train_dataloader', True)
         self.val_dataloader = self._loader(val_dataloader, 'val_dataloader', False)
         self.loss = self._build_loss(loss)
+        for where in ('train_dataloader', 'val_dataloader'):
+            check_loss_targets(self.loss, getattr(self, where), where)
         self.metrics = self._build_metrics(metrics)
         self.optim_wrapper = self._build_optim_wrapper(optim_wrapper)
         self.iters_per_epoch = len(self.train_dataloader)
@@ -185,6 +192,7 @@ class Runner:
         """Run ``max_epochs`` epochs (from the resumed epoch); return the trained model."""
         self._prepare_work_dir()
         self._load_checkpoint()
+        self._save_config()  # after loading: a refused checkpoint leaves the work dir as it was
         self._hooks_at = {point: [h for h in self.hooks if h.implements(point)]
                           for point in HOOK_POINTS}
         try:
@@ -196,6 +204,12 @@ class Runner:
         except TrainkitError as err:
             self.log.info(f'Stopped with an error: {err}', console=False)
             raise
+        except OSError as err:
+            if err.errno not in DISK_FULL_ERRNOS:
+                raise
+            raise WorkDirError(f'cannot write {err.filename or self.work_dir}: {err.strerror}. '
+                               f'The checkpoints already written are intact; free some space '
+                               f'and continue with --resume.') from err
         finally:
             self.log.close()
         return self.unwrapped_model
@@ -340,7 +354,9 @@ class Runner:
         except OSError as err:
             raise WorkDirError(f'work_dir {self.work_dir!r} is not writable: {err.strerror}; '
                                f'choose another with --work-dir') from None
-        if self.cfg_text:
+
+    def _save_config(self) -> None:
+        if self.is_main and self.cfg_text:
             with open(os.path.join(self.work_dir, f'{self.run_name}_config.py'), 'w',
                       encoding='utf-8') as f:
                 f.write(self.cfg_text)

@@ -21,7 +21,8 @@ class CheckpointHook(Hook):
     The best files are written before ``_last.pt``; both come from one serialization.
 
     Args:
-        best_k: how many best checkpoints to keep (0 = none). Defaults to 1.
+        best_k: how many best checkpoints to keep (an int >= 1, or None to keep none).
+            Defaults to 1.
         monitor: validation metric to rank by. Defaults to ``'weighted_mae'``
             (Σ_k w_k·MAE_k over the loss weights).
         rule: ``'less'`` or ``'greater'`` is better — never guessed from the name. Defaults
@@ -38,10 +39,14 @@ class CheckpointHook(Hook):
 
     priority = 'LOW'
 
-    def __init__(self, best_k: int = 1, monitor: str = 'weighted_mae', rule: str = 'less',
-                 save_last: bool = True, interval: int = 1):
-        if isinstance(best_k, bool) or not isinstance(best_k, int) or best_k < 0:
-            raise ConfigError(f'CheckpointHook.best_k: expected an int >= 0, got {best_k!r}')
+    def __init__(self, best_k: Optional[int] = 1, monitor: str = 'weighted_mae',
+                 rule: str = 'less', save_last: bool = True, interval: int = 1):
+        if best_k is not None and (isinstance(best_k, bool) or not isinstance(best_k, int) or
+                                   best_k < 1):
+            raise ConfigError(f'CheckpointHook.best_k: expected an int >= 1 (the number of best '
+                              f'checkpoints kept), got {best_k!r}; to keep none, set '
+                              f'best_k=None')
+        best_k = best_k or 0  # internally 0 = no best-k files
         if rule not in ('less', 'greater'):
             raise ConfigError(f"CheckpointHook.rule: expected 'less' or 'greater', got {rule!r}")
         if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
