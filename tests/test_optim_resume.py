@@ -20,15 +20,21 @@ class LRRecorder(Hook):
                                         runner.optim_wrapper.optimizer.param_groups]))
 
 
+class Interrupted(Exception):
+    pass
+
+
 class StopAfter(Hook):
     """Interrupt the run after ``epochs`` epochs (the checkpoint of that epoch is written)."""
+
+    priority = 'LOWEST'  # after the checkpoint hook
 
     def __init__(self, epochs):
         self.epochs = epochs
 
     def after_train_epoch(self, runner):
         if runner.epoch + 1 == self.epochs:
-            runner.request_stop('interrupted for the test')
+            raise Interrupted(f'interrupted after epoch {self.epochs} for the test')
 
 
 def make_runner(work_dir, *hooks, resume=False):
@@ -56,8 +62,9 @@ def test_resume_mid_warmup_is_exact(tmp_path):
 
     first_lr = LRRecorder()
     first = make_runner(tmp_path / 'split', first_lr, StopAfter(2))
-    first.train()
-    assert first.epoch == 2 and first.schedule.warmup.last_step < 3 * first.steps_per_epoch
+    with pytest.raises(Interrupted):
+        first.train()
+    assert first.epoch + 1 == 2 and first.schedule.warmup.last_step < 3 * first.steps_per_epoch
     assert (tmp_path / 'split' / 'rw_last.pt').is_file()
 
     resumed_lr = LRRecorder()

@@ -47,9 +47,12 @@ def apply_cli_overrides(cfg, args) -> None:
     if args.seed is not None:
         _set(cfg, 'seed', args.seed)
     if args.resume is not None:
-        _set(cfg, 'resume', True)
-        if args.resume is not True:
-            _set(cfg, 'ckpt_file', args.resume)
+        # `--resume CKPT` continues CKPT; a bare `--resume` continues this run's own
+        # {run_name}_last.pt, whatever ckpt_file says (in a finetune config ckpt_file names
+        # the pretrained weights, which must not be resumed from).
+        _set(cfg, 'resume', args.resume)
+        if args.resume is True:
+            _set(cfg, 'ckpt_file', None)
     if args.amp:
         wrapper = cfg.get('optim_wrapper')
         if wrapper is None:

@@ -115,6 +115,8 @@ class Runner:
         self.metrics = self._build_metrics(metrics)
         self.optim_wrapper = self._build_optim_wrapper(optim_wrapper)
         self.iters_per_epoch = len(self.train_dataloader)
+        if self.iters_per_epoch == 0:
+            raise DataError(self._empty_epoch_message())
         accumulate = getattr(self.optim_wrapper, '_accumulative_counts', 1)
         self.steps_per_epoch = math.ceil(self.iters_per_epoch / accumulate)
         self.lr_scale = scale_lr(self.optim_wrapper, auto_scale_lr,
@@ -132,6 +134,26 @@ class Runner:
         self.val_metrics: Optional[Dict[str, float]] = None
         self.val_model: nn.Module = self.unwrapped_model
         self.val_tag = ''
+        self._checkpoint_loaded = False
+        self.resumed_from: Optional[str] = None
+
+    def metric_names(self) -> Optional[List[str]]:
+        """Every name validation may report (a superset), or None if it cannot be known
+        before validating; hooks check the metric they monitor against it in ``before_run``."""
+        if self.val_dataloader is None or self.loss is None:
+            return None
+        names = getattr(self.metrics, 'metric_names', None)
+        if self.metrics is not None and names is None:
+            return None
+        return (list(names()) if names else []) + ['loss']
+
+    def _empty_epoch_message(self) -> str:
+        loader = self.train_dataloader
+        size = len(loader.dataset) if hasattr(loader.dataset, '__len__') else '?'
+        return (f'train_dataloader: an epoch has no batches: {size} sample(s)'
+                f'{f" on each of {self.world_size} ranks" if self.world_size > 1 else ""}, '
+                f'batch_size={loader.batch_size}, drop_last={loader.drop_last}; lower '
+                f'batch_size or set drop_last=False')
 
     @classmethod
     def from_cfg(cls, cfg, **overrides) -> 'Runner':
@@ -191,7 +213,7 @@ class Runner:
     def train(self) -> nn.Module:
         """Run ``max_epochs`` epochs (from the resumed epoch); return the trained model."""
         self._prepare_work_dir()
-        self._load_checkpoint()
+        self._load_checkpoint_once()
         self._save_config()  # after loading: a refused checkpoint leaves the work dir as it was
         self._hooks_at = {point: [h for h in self.hooks if h.implements(point)]
                           for point in HOOK_POINTS}
@@ -280,7 +302,8 @@ class Runner:
         """Validate ``runner.val_model`` (the EMA weights when the EMA hook says so)."""
         if self.val_dataloader is None:
             raise ConfigError('val_dataloader: missing; runner.val() needs one')
-        if not hasattr(self, '_hooks_at'):
+        if not hasattr(self, '_hooks_at'):  # validating alone: load what the config names
+            self._load_checkpoint_once()
             self._hooks_at = {p: [h for h in self.hooks if h.implements(p)] for p in HOOK_POINTS}
         self.val_model, self.val_tag = self.unwrapped_model, ''
         self._call('before_val_epoch')
@@ -366,7 +389,8 @@ class Runner:
         meta = {'epoch': self.epoch + 1, 'step': self.step, 'iter': self.iter,
                 'run_name': self.run_name, 'data_seed': self.data_seed,
                 'saved_at': time.strftime('%Y-%m-%d %H:%M:%S'), 'trainkit_version': __version__,
-                'torch_version': str(torch.__version__), 'world_size': self.world_size}
+                'torch_version': str(torch.__version__), 'world_size': self.world_size,
+                'stop_reason': self.stop_reason}
         meta.update(extra_meta or {})
         return {
             ckpt.KEY_VERSION: ckpt.CHECKPOINT_VERSION,
@@ -392,6 +416,12 @@ class Runner:
                                   f'{self.work_dir!r}); start without --resume or give the file')
         return path
 
+    def _load_checkpoint_once(self) -> None:
+        """Resume or load weights as configured, once (by ``val()`` or ``train()``)."""
+        if not self._checkpoint_loaded:
+            self._load_checkpoint()
+            self._checkpoint_loaded = True
+
     def _load_checkpoint(self) -> None:
         if self.resume:
             self._resume_from(self._resume_path())
@@ -400,6 +430,7 @@ class Runner:
 
     def _resume_from(self, path: str) -> None:
         state = ckpt.load_checkpoint(path)
+        self.resumed_from = path
         ckpt.load_model_weights(self.unwrapped_model, state[ckpt.KEY_MODEL], path, strict=True)
         try:
             self.optim_wrapper.load_state_dict(state[ckpt.KEY_OPTIMIZER])
@@ -417,7 +448,10 @@ class Runner:
         self.step, self.iter = int(meta['step']), int(meta['iter'])
         self.data_seed = int(meta.get('data_seed', self.data_seed))
         self.log.load_state_dict(state.get(ckpt.KEY_LOG, {}))
-        self.log.info(f'Resumed from {path}: epoch {self.epoch} done, step {self.step}')
+        self.stop_reason = meta.get('stop_reason')
+        self.log.info(f'Resumed from {path}: epoch {self.epoch} done, step {self.step}' +
+                      (f'; the run had already stopped ({self.stop_reason}), so there is '
+                       f'nothing left to train' if self.stop_reason else ''))
 
     def _load_weights(self, path: str) -> None:
         state = ckpt.load_checkpoint(path, require_trainkit=False)

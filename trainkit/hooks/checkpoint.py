@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..checkpoint import atomic_write, serialize
 from ..errors import ConfigError
 from ..registry import HOOKS
+from ..suggest import did_you_mean
 from .hook import Hook
 
 
@@ -23,8 +24,9 @@ class CheckpointHook(Hook):
     Args:
         best_k: how many best checkpoints to keep (an int >= 1, or None to keep none).
             Defaults to 1.
-        monitor: validation metric to rank by. Defaults to ``'weighted_mae'``
-            (Σ_k w_k·MAE_k over the loss weights).
+        monitor: validation metric to rank by. Defaults to None: ``'weighted_mae'``
+            (Σ_k w_k·MAE_k over the loss weights) when validation computes it, else the
+            validation ``'loss'`` (e.g. a model that returns its own loss).
         rule: ``'less'`` or ``'greater'`` is better — never guessed from the name. Defaults
             to ``'less'``.
         save_last: write ``{run_name}_last.pt``. Defaults to True.
@@ -39,7 +41,7 @@ class CheckpointHook(Hook):
 
     priority = 'LOW'
 
-    def __init__(self, best_k: Optional[int] = 1, monitor: str = 'weighted_mae',
+    def __init__(self, best_k: Optional[int] = 1, monitor: Optional[str] = None,
                  rule: str = 'less', save_last: bool = True, interval: int = 1):
         if best_k is not None and (isinstance(best_k, bool) or not isinstance(best_k, int) or
                                    best_k < 1):
@@ -90,14 +92,51 @@ class CheckpointHook(Hook):
         return [{'value': v, 'epoch': ep, 'slot': s} for _, ep, s, v in ordered]
 
     # -- hook points -----------------------------------------------------------------------
+    def before_run(self, runner) -> None:
+        names = runner.metric_names()
+        if self.best_k and self.monitor is not None and names is not None and \
+                self.monitor not in names:
+            raise ConfigError(f'CheckpointHook.monitor: {self.monitor!r} is not a validation '
+                              f'metric{did_you_mean(self.monitor, names)}; the metrics are '
+                              f'{sorted(names)}')
+        self._adopt_slot_files(runner)
+
+    def _adopt_slot_files(self, runner) -> None:
+        """After resuming from another directory, bring the best-k files along (or forget
+        entries whose file is gone), so that every entry names a file in this work dir."""
+        if runner.resumed_from is None:
+            return
+        source = os.path.dirname(os.path.abspath(runner.resumed_from))
+        kept = []
+        for entry in self._heap:
+            target = self.path(runner, entry[2])
+            origin = os.path.join(source, self.filename(runner, entry[2]))
+            if runner.is_main and not os.path.isfile(target) and os.path.isfile(origin):
+                with open(origin, 'rb') as f:
+                    atomic_write(target, f.read())
+            if os.path.isfile(target) or not runner.is_main:
+                kept.append(entry)
+            else:
+                runner.log.info(f'best-k: {target} is missing; its entry (epoch {entry[1]}, '
+                                f'{self.monitor} {entry[3]:.6g}) is dropped')
+        if len(kept) != len(self._heap):
+            self._heap = kept
+            heapq.heapify(self._heap)
+
+    def _monitored_value(self, metrics: Dict[str, float]) -> float:
+        if self.monitor is None:
+            self.monitor = 'weighted_mae' if 'weighted_mae' in metrics else 'loss'
+        if self.monitor not in metrics:
+            raise ConfigError(f'CheckpointHook.monitor: {self.monitor!r} is not a validation '
+                              f'metric{did_you_mean(self.monitor, metrics)}; the metrics are '
+                              f'{sorted(metrics)}')
+        return metrics[self.monitor]
+
     def after_train_epoch(self, runner) -> None:
         epoch = runner.epoch + 1
         value = None
         if runner.val_metrics is not None and self.best_k:
-            if self.monitor not in runner.val_metrics:
-                raise ConfigError(f'CheckpointHook.monitor: {self.monitor!r} is not a validation '
-                                  f'metric; the metrics are {sorted(runner.val_metrics)}')
-            value = runner.val_metrics[self.monitor]
+            value = self._monitored_value(runner.val_metrics)
         slot = self.offer(value, epoch) if value is not None else None
         last_due = self.save_last and (epoch % self.interval == 0 or
                                        epoch == runner.max_epochs or runner.stop_requested)
@@ -134,6 +173,8 @@ class CheckpointHook(Hook):
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         entries = state.get('best', [])
+        if self.monitor is None:
+            self.monitor = state.get('monitor')
         if state.get('monitor', self.monitor) != self.monitor or \
                 state.get('rule', self.rule) != self.rule:
             raise ConfigError(f'CheckpointHook: the checkpoint ranked by {state.get("monitor")!r} '

@@ -1,0 +1,135 @@
+"""Edge cases of the Runner: which checkpoint a resume uses, stopped runs, validation alone,
+moved work dirs, models without loss weights and epochs without batches."""
+import os
+
+import pytest
+from torch import nn
+
+import components  # noqa: F401  (registers test components)
+from components import Crash
+from trainkit.checkpoint import load_checkpoint
+from trainkit.errors import ConfigError, DataError
+from trainkit.runner import Runner
+from tools.train import main as train_main
+
+from conftest import tiny_config
+
+
+def run(cfg):
+    runner = Runner.from_cfg(cfg)
+    runner.log.console = runner.default_console = lambda line: None
+    runner.train()
+    return runner
+
+
+def weights(runner):
+    return {k: v.clone() for k, v in runner.unwrapped_model.state_dict().items()}
+
+
+def test_bare_resume_continues_the_run_not_the_pretrained_file(tmp_path):
+    pretrained = run(tiny_config(tmp_path / 'pre', train_cfg=dict(max_epochs=1)))
+    pre_file = os.path.join(pretrained.work_dir, 'tiny_last.pt')
+    finetune = tiny_config(tmp_path / 'ft', ckpt_file=pre_file, train_cfg=dict(max_epochs=3),
+                           custom_hooks=[dict(type='CrashAfterEpoch', epoch=2)])
+    with pytest.raises(Crash):
+        run(finetune)
+    config = tmp_path / 'ft.py'
+    finetune['custom_hooks'] = []
+    config.write_text(''.join(f'{k} = {v!r}\n' for k, v in finetune.items()))
+    assert train_main([str(config), '--resume']) == 0
+    text = open(tmp_path / 'ft' / 'loss.log', encoding='utf-8').read()
+    assert f"Resumed from {tmp_path / 'ft' / 'tiny_last.pt'}: epoch 2 done" in text
+    assert load_checkpoint(str(tmp_path / 'ft' / 'tiny_last.pt'))['meta']['epoch'] == 3
+
+
+def test_an_early_stopped_run_stays_stopped_on_resume(tmp_path):
+    cfg = tiny_config(tmp_path / 'w', train_cfg=dict(max_epochs=6),
+                      metrics=dict(type='ScriptedMetric', values=[1.0, 1.0, 1.0], key='y_mae'),
+                      default_hooks=dict(checkpoint=dict(type='CheckpointHook',
+                                                         monitor='y_mae')),
+                      custom_hooks=[dict(type='EarlyStoppingHook', early_stoppings=dict(
+                          y=dict(metric='mae', patience=1)))])
+    first = run(cfg)
+    assert first.epoch == 2 and first.stop_reason.startswith('early stopping')
+    last = os.path.join(first.work_dir, 'tiny_last.pt')
+    before = open(last, 'rb').read()
+    again = run(dict(cfg, resume=True))
+    assert again.epoch == 2 and again.stop_reason == first.stop_reason
+    assert open(last, 'rb').read() == before  # nothing trained, nothing rewritten
+    text = open(os.path.join(first.work_dir, 'loss.log'), encoding='utf-8').read()
+    assert 'the run had already stopped (early stopping' in text
+    assert text.count('Training Completed') == 1  # the log was cut back, then ended again
+
+
+def test_val_alone_loads_the_configured_weights(tmp_path):
+    trained = run(tiny_config(tmp_path / 'a', train_cfg=dict(max_epochs=2)))
+    expected = trained.val()
+    path = os.path.join(trained.work_dir, 'tiny_last.pt')
+    for how in (dict(ckpt_file=path), dict(resume=path)):
+        fresh = Runner.from_cfg(tiny_config(tmp_path / 'b', **how))
+        assert fresh.val()['y_mae'] == pytest.approx(expected['y_mae'])
+
+
+def test_resume_into_another_work_dir_brings_the_best_files(tmp_path):
+    cfg = tiny_config(tmp_path / 'one', train_cfg=dict(max_epochs=4),
+                      default_hooks=dict(checkpoint=dict(type='CheckpointHook', best_k=2)),
+                      custom_hooks=[dict(type='CrashAfterEpoch', epoch=2)])
+    with pytest.raises(Crash):
+        run(cfg)
+    source = os.path.join(tmp_path / 'one', 'tiny_last.pt')
+    moved = dict(cfg, work_dir=str(tmp_path / 'two'), resume=source, custom_hooks=[])
+    runner = run(moved)
+    hook = next(h for h in runner.hooks if h.name == 'checkpoint')
+    for entry in hook.entries():
+        meta = load_checkpoint(os.path.join(tmp_path / 'two', f'tiny_{entry["slot"]}.pt'))['meta']
+        assert (meta['epoch'], meta['value']) == (entry['epoch'], entry['value'])
+    assert len(hook.entries()) == 2
+
+
+class SelfLossModel(nn.Module):
+    """Computes its own loss: no loss config, no loss weights, no error metrics."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 1)
+
+    def forward(self, batch):
+        return {'loss': (self.linear(batch['x']).squeeze(-1) - batch['y']).pow(2).mean()}
+
+
+def test_best_checkpoints_rank_by_the_validation_loss_without_loss_weights(tmp_path):
+    from trainkit.data import build_dataloader
+    kwargs = dict(training=False, generator=None, rank=0, world_size=1, seed=0)
+    train = build_dataloader(dict(dataset=dict(type='SyntheticRegression', num_samples=32,
+                                               in_features=4), batch_size=8), 'train', **kwargs)
+    val = build_dataloader(dict(dataset=dict(type='SyntheticRegression', num_samples=16,
+                                             in_features=4, split='val'), batch_size=8), 'val',
+                           **kwargs)
+    runner = Runner(SelfLossModel(), train, val,
+                    optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05)), max_epochs=3,
+                    work_dir=str(tmp_path / 'w'), run_name='own', seed=0)
+    runner.log.console = runner.default_console = lambda line: None
+    runner.train()
+    hook = next(h for h in runner.hooks if h.name == 'checkpoint')
+    assert hook.monitor == 'loss'
+    best = load_checkpoint(os.path.join(tmp_path / 'w', 'own_0.pt'))['meta']
+    assert best['monitor'] == 'loss' and best['value'] == pytest.approx(hook.best['value'])
+
+
+def test_a_monitor_that_no_metric_has_fails_before_training(tmp_path):
+    cfg = tiny_config(tmp_path / 'w', default_hooks=dict(
+        checkpoint=dict(type='CheckpointHook', monitor='y_mea')))
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ConfigError, match=r"'y_mea' is not a validation metric — did you mean "
+                                          r"'y_mae'"):
+        runner.train()
+    assert not os.path.exists(os.path.join(cfg['work_dir'], 'tiny_last.pt'))
+    assert runner.step == 0
+
+
+def test_an_epoch_without_batches_is_a_clear_error(tmp_path):
+    cfg = tiny_config(tmp_path / 'w')
+    cfg['train_dataloader'].update(batch_size=100, drop_last=True)
+    with pytest.raises(DataError, match=r'an epoch has no batches: 64 sample\(s\), '
+                                        r'batch_size=100, drop_last=True; lower batch_size'):
+        Runner.from_cfg(cfg)
