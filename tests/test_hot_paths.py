@@ -82,7 +82,7 @@ def test_skipped_batches_stay_out_of_the_epoch_means(tiny_cfg, monkeypatch):
 
 
 class _RunnerStub:
-    epoch, inner_iter, iters_per_epoch, step, work_dir = 0, 0, 4, 0, 'w'
+    epoch, inner_iter, iters_per_epoch, step, work_dir, world_size = 0, 0, 4, 0, 'w', 1
 
 
 @pytest.mark.parametrize('loss, finite', [

@@ -115,3 +115,12 @@ def test_scheduler_argument_typo_behind_a_forwarding_mixin(tiny_cfg):
     assert "param_scheduler.1: CosineAnnealingLR got an unexpected argument 'T_mx' — did you " \
            "mean 'T_max'?" in found
     assert any(p.startswith('param_scheduler.1.eta_min: CosineAnnealingLR expects') for p in found)
+
+
+def test_custom_keys_given_as_a_string_is_a_config_error(tiny_cfg):
+    # `--cfg-options "...custom_keys={'a': dict(lr_mult=0.1)}"` is not a literal: it stays a str
+    tiny_cfg['optim_wrapper']['paramwise_cfg'] = dict(custom_keys="{'net': dict(lr_mult=0.1)}")
+    found = problems(tiny_cfg)
+    assert len(found) == 1 and found[0].startswith(
+        "optim_wrapper.paramwise_cfg.custom_keys: expected a dict {name part: dict(lr_mult=..., "
+        "decay_mult=...)}, got \"{'net': dict(lr_mult=0.1)}\" (str)")

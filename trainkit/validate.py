@@ -245,7 +245,14 @@ def _constructor_and_paramwise(chk: Checker, section: Dict) -> None:
         keys = PARAMWISE_KEYS
     if keys is not None:
         chk.keys(paramwise, keys, 'optim_wrapper.paramwise_cfg')
-    for name, spec in (paramwise.get('custom_keys') or {}).items():
+    custom_keys = paramwise.get('custom_keys') or {}
+    if not isinstance(custom_keys, dict):
+        chk.add(f'optim_wrapper.paramwise_cfg.custom_keys: expected a dict {{name part: '
+                f'dict(lr_mult=..., decay_mult=...)}}, got {custom_keys!r} '
+                f'({type(custom_keys).__name__}); on the command line write it as a literal, '
+                f"e.g. custom_keys=\"{{'embed': {{'lr_mult': 0.1}}}}\"")
+        return
+    for name, spec in custom_keys.items():
         if not isinstance(spec, dict):
             chk.add(f'optim_wrapper.paramwise_cfg.custom_keys.{name}: expected '
                     f'dict(lr_mult=..., decay_mult=...), got {spec!r}')
