@@ -6,10 +6,11 @@ CPU). Without those variables everything runs in one process and the helpers are
 
 A process group trainkit joined is also left by trainkit: :func:`shutdown_distributed` at the
 end of ``tools/train.py`` and, for gloo, an ``atexit`` handler for every other way out (an
-error, a Runner used from Python). Without it the group is torn down during interpreter
-finalization, where gloo's worker threads can abort a rank ("terminate called without an
-active exception", SIGABRT) after training finished correctly. NCCL is left alone at exit:
-destroying it while another rank still waits in a collective could hang the failing rank.
+error, a Runner used from Python). Without it DDP's reducer keeps the group alive into
+interpreter finalization, where gloo's destructor joins worker threads that wait for the GIL:
+a rank hangs or aborts ("terminate called without an active exception", SIGABRT) after
+training finished correctly (docs/reliability.md). NCCL is left alone at exit: destroying it
+while another rank still waits in a collective could hang the failing rank.
 """
 import atexit
 import gc
