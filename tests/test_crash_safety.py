@@ -142,3 +142,31 @@ def test_atomic_write_removes_temp_files_of_killed_writers_only(tmp_path):
     assert (tmp_path / 'tiny_last.pt').read_bytes() == b'new'
     assert not stale.exists()
     assert running.exists() and other.exists()  # a running process's, another file's
+
+
+def test_killtest_report_counts_trials_and_where_kills_landed():
+    """``bench/killtest.py``'s table, on recorded trials (no process is run)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'killtest', os.path.join(h.ROOT, 'bench', 'killtest.py'))
+    killtest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(killtest)
+
+    def killed(where):
+        return h.RunRecord([], h.KillPlan('random'), rc=-9, killed=True, where=where)
+
+    finished = h.RunRecord([], h.KillPlan('none'), rc=0)
+    good = h.Trial(1, runs=[killed('writing tiny_0.pt (temp file 3/8 written)'),
+                            killed('training (epoch 2, batch 1)'), finished],
+                   fresh_restarts=1)
+    bad = h.Trial(2, runs=[killed('writing tiny_last.pt (before replace)'),
+                           killed('just after replacing tiny_last.pt'), finished],
+                  problems=['final weights differ from the uninterrupted run: net.0.weight'])
+    args = killtest.parse_args(['--trials', '2'])
+    text = killtest.report([good, bad], 90.0, args)
+    assert '| 2 | 1 | 4 | 3 | 1 | 0 | 1.5 |' in text  # trials passed kills resumes fresh
+    for place, count in (('mid-write', 1), ('before-replace', 1), ('after-replace', 1),
+                         ('mid-epoch', 1), ('before-training', 0)):
+        assert any(line.startswith(f'| {place}:') and line.endswith(f'| {count} |')
+                   for line in text.splitlines()), place
+    assert '1 failed trial(s):' in text and 'net.0.weight' in text
