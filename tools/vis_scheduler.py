@@ -18,11 +18,11 @@ from typing import List, Optional
 if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from trainkit.cli import report_error  # noqa: E402
+from trainkit.cli import ArgumentParser, report_error  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Visualise a config\'s LR/momentum schedule.')
+    parser = ArgumentParser(description='Visualise a config\'s LR/momentum schedule.')
     parser.add_argument('config')
     parser.add_argument('--iters-per-epoch', type=int, required=True,
                         help='batches per epoch (the length of the train data loader)')
