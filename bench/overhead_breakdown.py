@@ -5,10 +5,11 @@
 
 Two views:
 
-1. **Ablation** — whole ``Runner.train()`` runs with one default hook at a time (and none,
-   and all but the checkpoint hook), interleaved with the raw loop, so each hook's share is
-   measured in place (wall and CPU µs/iteration over the raw loop, medians of paired
-   differences).
+1. **Ablation** — a ladder of whole runs, interleaved: the raw loop, then trainkit's pieces
+   added one at a time (the model contract, WeightedLoss, the optimizer wrapper, the Runner,
+   each default hook), so each piece's share is measured in place, in the training loop
+   (CPU µs/iteration over the raw loop and over the row above; best of the repetitions, which
+   is the steadiest on a busy machine, and medians of paired differences).
 2. **Pieces** — each piece of per-step (and per-log-row, per-epoch) work that trainkit does
    beyond the raw loop, timed in isolation (best of many calls), next to the minimal
    equivalent, and — where a change is proposed in ``docs/performance.md`` — next to a
@@ -87,36 +88,55 @@ def ablation(job, repeats: int):
             return timer
         return run
 
-    def raw_dict_model():
-        """The raw loop, but with trainkit's model contract (MLP -> dict) and WeightedLoss."""
+    def hand_loop(model_dict: bool, weighted_loss: bool, wrapper: bool):
+        """The raw loop with trainkit's pieces added one by one: the model contract (an MLP
+        taking and returning dicts), WeightedLoss, the optimizer wrapper."""
         from trainkit.losses import WeightedLoss
-        model = MLP(job_mod.IN_FEATURES, (job_mod.HIDDEN, job_mod.HIDDEN), 1)
-        model.net.load_state_dict(job.init_state)
-        loss_fn = WeightedLoss(dict(y=1.0), lossfn='mse')
-        optimizer = torch.optim.AdamW(model.parameters(), lr=job_mod.LR)
-        loader = job.loader()
-        with job_mod.Timer() as timer:
-            model.train()
-            for epoch in range(job.epochs):
-                loader.sampler.set_epoch(epoch)
-                for batch in loader:
-                    losses = loss_fn(model(batch), batch)
-                    losses['loss'].backward()
-                    optimizer.step()
-                    optimizer.zero_grad()
-        return timer
+        from trainkit.optim import build_optim_wrapper
+
+        def run():
+            model = MLP(job_mod.IN_FEATURES, (job_mod.HIDDEN, job_mod.HIDDEN), 1)
+            model.net.load_state_dict(job.init_state)
+            loss_fn = WeightedLoss(dict(y=1.0), lossfn='mse')
+            optim = build_optim_wrapper(model, dict(optimizer=dict(type='AdamW', lr=job_mod.LR)))
+            optimizer = optim.optimizer
+            loader = job.loader()
+            with job_mod.Timer() as timer:
+                model.train()
+                for epoch in range(job.epochs):
+                    loader.sampler.set_epoch(epoch)
+                    if wrapper:
+                        optim.begin_epoch(len(loader))
+                    for batch in loader:
+                        if not model_dict:
+                            loss = F.mse_loss(model.net(batch['x']), batch['y'])
+                        elif not weighted_loss:
+                            loss = F.mse_loss(model(batch)['y'], batch['y'])
+                        elif not wrapper:
+                            loss = loss_fn(model(batch), batch)['loss']
+                        else:
+                            with optim.optim_context(model):
+                                loss = loss_fn(model(batch), batch)['loss']
+                            optim.update_params(loss)
+                            optim.should_update()
+                            continue
+                        loss.backward()
+                        optimizer.step()
+                        optimizer.zero_grad()
+            return timer
+        return run
 
     from trainkit.hooks import CheckpointHook, LoggerHook, NanGuardHook
     variants = {
         'raw loop': lambda: job_mod.run_raw(job)[0],
-        'raw loop, MLP dict model + WeightedLoss': raw_dict_model,
-        'trainkit, no hooks': trainkit_with(lambda: []),
-        'trainkit, NanGuardHook only': trainkit_with(lambda: [NanGuardHook()]),
-        'trainkit, LoggerHook only': trainkit_with(lambda: [LoggerHook(log_steps=LOG_STEPS)]),
-        'trainkit, CheckpointHook only': trainkit_with(lambda: [CheckpointHook()]),
-        'trainkit, default hooks but CheckpointHook': trainkit_with(
+        '+ model contract (MLP: dict in, dict out)': hand_loop(True, False, False),
+        '+ WeightedLoss': hand_loop(True, True, False),
+        '+ OptimWrapper (optim_context, update_params)': hand_loop(True, True, True),
+        '= Runner.train(), no hooks': trainkit_with(lambda: []),
+        '+ NanGuardHook': trainkit_with(lambda: [NanGuardHook()]),
+        '+ LoggerHook (a row every 50 steps)': trainkit_with(
             lambda: [NanGuardHook(), LoggerHook(log_steps=LOG_STEPS)]),
-        'trainkit, default hooks': trainkit_with(None),
+        '+ CheckpointHook (= the default hooks)': trainkit_with(None),
     }
     names = list(variants)
     times = {name: [] for name in names}
@@ -130,18 +150,25 @@ def ablation(job, repeats: int):
             times[name].append(variants[name]())
         print(f'  ablation repetition {rep + 1}/{repeats}', file=sys.stderr)
     rows = []
+    previous = None
     for name in names:
-        row = [name]
-        for kind in ('wall', 'cpu'):
-            t = [getattr(x, kind) for x in times[name]]
-            raw = [getattr(x, kind) for x in times['raw loop']]
-            extra_us = [(a - b) / job.iters * 1e6 for a, b in zip(t, raw)]
-            row += [f'{statistics.median(t):.3f}',
-                    f'{statistics.median([a / b for a, b in zip(t, raw)]):.3f}',
-                    f'{statistics.median(extra_us):+.1f}']
-        rows.append(row)
-    return table(['run', 'wall median s', 'wall ratio to raw', 'wall µs/iter over raw',
-                  'CPU median s', 'CPU ratio to raw', 'CPU µs/iter over raw'], rows)
+        cpu = [x.cpu for x in times[name]]
+        wall = [x.wall for x in times[name]]
+        raw_cpu = [x.cpu for x in times['raw loop']]
+        raw_wall = [x.wall for x in times['raw loop']]
+
+        def us(a, b):
+            return (a - b) / job.iters * 1e6
+        step = us(min(cpu), min(x.cpu for x in times[previous])) if previous else 0.0
+        rows.append([name, f'{min(cpu):.3f}', f'{us(min(cpu), min(raw_cpu)):+.1f}',
+                     f'{statistics.median(us(a, b) for a, b in zip(cpu, raw_cpu)):+.1f}',
+                     f'{step:+.1f}', f'{min(cpu) / min(raw_cpu):.3f}',
+                     f'{statistics.median(us(a, b) for a, b in zip(wall, raw_wall)):+.1f}'])
+        previous = name
+    return table(['run (each row adds to the one above)', 'CPU best s',
+                  'CPU µs/iter over raw (best)', 'CPU µs/iter over raw (median of paired)',
+                  'this row adds, µs/iter (best)', 'CPU best / raw best',
+                  'wall µs/iter over raw (median of paired)'], rows)
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -397,10 +424,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true')
     parser.add_argument('--repeats', type=int, default=None,
-                        help='ablation repetitions (default 5, 2 with --quick)')
+                        help='ablation repetitions (default 7, 2 with --quick)')
     parser.add_argument('--skip-ablation', action='store_true')
     args = parser.parse_args(argv)
-    repeats = args.repeats or (2 if args.quick else 5)
+    repeats = args.repeats or (2 if args.quick else 7)
     epochs = 2 if args.quick else 10
     number, rounds = (300, 5) if args.quick else (2000, 9)
     torch.set_num_threads(1)
@@ -417,7 +444,7 @@ def main(argv=None) -> int:
     print('## trainkit overhead breakdown\n')
     print(environment_lines(settings))
     if ablation_table:
-        print('\n### Ablation: Runner.train() with one default hook at a time\n')
+        print('\n### Ablation: trainkit\'s pieces added to the raw loop one at a time\n')
         print(ablation_table)
     print('\n### Per-step pieces (best µs per call)\n')
     print(t1)
