@@ -114,6 +114,7 @@ class Runner:
             check_loss_targets(self.loss, getattr(self, where), where)
         self.metrics = self._build_metrics(metrics)
         self.optim_wrapper = self._build_optim_wrapper(optim_wrapper)
+        self.step_lr: Optional[float] = None
         self.iters_per_epoch = len(self.train_dataloader)
         if self.iters_per_epoch == 0:
             raise DataError(self._empty_epoch_message())
@@ -279,6 +280,9 @@ class Runner:
         self.iter += 1
         if self.stepped:
             self.step += 1
+            # the LR this step used, before the schedule moves on (param_groups is looked up
+            # each time: loading an optimizer state replaces the group dicts)
+            self.step_lr = wrapper.optimizer.param_groups[0]['lr']
             self.schedule.after_optim_step()
         return preds, losses
 

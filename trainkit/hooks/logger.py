@@ -3,16 +3,16 @@
 ``loss.log`` (in the work dir) keeps the reference trainer's layout::
 
      --- Start training spice-v1: 29,314 trainable / 0 frozen parameters, 30 epochs of 120 steps
-    Train     Epoch        Step          LR        Loss   Energy MAE/RMSE     Forces MAE/RMSE
-              1/30    [50/120]   2.083e-04   1.234e-01   1.23e-01/2.35e-01   3.46e-02/4.57e-02
+    Train     Epoch        Step          LR        Loss   L(energy)   L(forces)     Energy MAE/RMSE     Forces MAE/RMSE
+              1/30    [50/120]   2.083e-04   1.234e-01   3.150e-02   9.190e-04   1.23e-01/2.35e-01   3.46e-02/4.57e-02
     Valid     Epoch      Energy MAE/RMSE     Forces MAE/RMSE    weighted_mae
     EMA       1/30     1.23e-01/2.35e-01   3.46e-02/4.57e-02     3.469e+01
      --- Training Completed
      --- Best Valid weighted_mae: 34.69
      --- Best Checkpoint: work_dirs/spice-v1/spice-v1_0.pt at Epoch 27
 
-Train rows come every ``log_steps`` optimizer steps with the loss terms and the train
-MAE/RMSE of that batch; an ``Epoch`` row every ``log_epochs`` epochs with the epoch's mean
+Train rows come every ``log_steps`` optimizer steps with the LR that step used, the total
+loss, each loss term (when there are several) and the train MAE/RMSE of that batch; an ``Epoch`` row every ``log_epochs`` epochs with the epoch's mean
 losses; a ``Valid`` row per validation (marked ``EMA`` when the EMA weights were validated).
 The JSON-lines file holds the same numbers, one object per row, for programs. On a terminal a
 tqdm bar shows progress; otherwise rows are printed as plain lines. Between log steps the hook
@@ -113,9 +113,17 @@ class LoggerHook(Hook):
         if runner.epoch == runner.start_epoch:
             self._header(runner)
 
+    def _loss_terms(self, runner) -> List[str]:
+        """The loss's own terms (e.g. energy, forces) beside the total, when it has several."""
+        names = self._term_names or list(getattr(runner.loss, 'losses_weight', None) or ())
+        terms = [t for t in names if t != 'loss']
+        return terms if len(terms) > 1 else []
+
     def _header(self, runner) -> None:
+        terms = ''.join(f'L({t[:8]})'.rjust(12) for t in self._loss_terms(runner))
         cols = ''.join(f'{t.capitalize()[:10]} MAE/RMSE'.rjust(20) for t in self._targets(runner))
-        runner.log.text(f'{"Train":<6}{"Epoch":>9}{"Step":>12}{"LR":>12}{"Loss":>12}{cols}')
+        runner.log.text(f'{"Train":<6}{"Epoch":>9}{"Step":>12}{"LR":>12}{"Loss":>12}{terms}'
+                        f'{cols}')
 
     def after_train_iter(self, runner, batch_idx, batch, preds, losses) -> None:
         if not self._term_names:
@@ -149,9 +157,10 @@ class LoggerHook(Hook):
             metrics = self._train_metrics.compute()
         steps = runner.steps_per_epoch
         step_in_epoch = runner.step - runner.epoch * steps
-        lr = runner.optim_wrapper.optimizer.param_groups[0]['lr']
-        cols = ''.join(_pair(metrics.get(f'{t}_mae'), metrics.get(f'{t}_rmse')).rjust(20)
-                       for t in self._targets(runner))
+        lr = runner.step_lr  # the LR of the step just taken (the scheduler has moved on)
+        cols = ''.join(_num(values.get(t), 12) for t in self._loss_terms(runner)) + ''.join(
+            _pair(metrics.get(f'{t}_mae'), metrics.get(f'{t}_rmse')).rjust(20)
+            for t in self._targets(runner))
         runner.log.text(f'{"":<6}{runner.epoch + 1:>5}/{runner.max_epochs:<3}'
                         f'{f"[{step_in_epoch}/{steps}]":>12}{_num(lr, 12)}'
                         f'{_num(values.get("loss"), 12)}{cols}', console=self._bar is None)
