@@ -88,3 +88,13 @@ class NaNOnRankOne(torch.nn.Module):
             if os.environ.get('RANK') == '1' and self.calls == 2:
                 out = out * float('nan')
         return {'y': out}
+
+
+class FakeRunner:
+    """What an early-stopping hook sees of a runner: the validation metrics and a stop call."""
+
+    def __init__(self):
+        self.val_metrics, self.stop_reason = None, None
+
+    def request_stop(self, reason):
+        self.stop_reason = reason

@@ -28,6 +28,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
+from conftest import tiny_config
+
 TESTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS)
 TRAIN = os.path.join(ROOT, 'tools', 'train.py')
@@ -37,26 +39,12 @@ RUN_NAME = 'tiny'
 
 # ------------------------------------------------------------------------------ configs
 def tiny_cfg(work_dir: str, **overrides) -> Dict[str, Any]:
-    """A small seeded run: MLP 4→16→1, 64 samples in 4 batches, best-2 files, EMA on."""
-    cfg = dict(
-        run_name=RUN_NAME,
-        work_dir=str(work_dir),
-        seed=0,
-        model=dict(type='MLP', in_features=4, hidden=[16]),
-        train_dataloader=dict(dataset=dict(type='SyntheticRegression', num_samples=64,
-                                           in_features=4), batch_size=16, shuffle=True),
-        val_dataloader=dict(dataset=dict(type='SyntheticRegression', num_samples=32,
-                                         in_features=4, split='val'), batch_size=16),
-        loss=dict(type='WeightedLoss', lossfn='mse', losses_weight=dict(y=1.0)),
-        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-2)),
-        param_scheduler=[dict(type='LinearWarmup', warmup_epochs=1),
-                         dict(type='CosineAnnealingLR', by_epoch=True,
-                              convert_to_iter_based=True)],
-        train_cfg=dict(max_epochs=4),
-        default_hooks=dict(logger=dict(type='LoggerHook', log_steps=1),
-                           checkpoint=dict(type='CheckpointHook', best_k=2),
-                           ema=dict(type='EMAHook', ema_decay=0.9)),
-    )
+    """conftest's tiny run (MLP 4→16→1, 64 samples in 4 batches) with best-2 files, EMA on
+    and a log row every step."""
+    cfg = tiny_config(work_dir, run_name=RUN_NAME,
+                      default_hooks=dict(logger=dict(type='LoggerHook', log_steps=1),
+                                         checkpoint=dict(type='CheckpointHook', best_k=2),
+                                         ema=dict(type='EMAHook', ema_decay=0.9)))
     cfg.update(overrides)
     return cfg
 

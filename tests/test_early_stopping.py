@@ -1,17 +1,9 @@
 """Early stopping rules of the reference trainer, as data."""
 import pytest
 
+from components import FakeRunner
 from trainkit.errors import ConfigError
 from trainkit.hooks.early_stopping import EarlyStoppingHook
-
-
-class FakeRunner:
-    def __init__(self):
-        self.val_metrics = None
-        self.stop_reason = None
-
-    def request_stop(self, reason):
-        self.stop_reason = reason
 
 
 def stop_epoch(series, early_stoppings, mode='and'):

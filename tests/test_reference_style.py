@@ -24,7 +24,7 @@ import pytorch_warmup
 import torch
 
 import components  # noqa: F401  (registers CrashAfterEpoch)
-from components import Crash
+from components import Crash, FakeRunner
 from tools import train as train_tool
 from tools import vis_scheduler
 from trainkit.build import build_hooks, list_hooks, prepare_config
@@ -363,14 +363,6 @@ def test_epochs_become_real_optimizer_steps():
 
 
 # ------------------------------------------------------------------ early stopping, EMA
-class FakeRunner:
-    def __init__(self):
-        self.val_metrics, self.stop_reason = None, None
-
-    def request_stop(self, reason):
-        self.stop_reason = reason
-
-
 def stop_epoch(trainer_stoppings, mode, series):
     cfg = expand_reference_keys(dict(trainer=dict(
         losses_weight=dict(energy=1.0, forces=1.0), early_stoppings=trainer_stoppings,
