@@ -1,4 +1,5 @@
 """The Runner and its hooks, checked by values and files."""
+import glob
 import json
 import os
 import re
@@ -212,7 +213,10 @@ def test_nan_guard_stops_and_keeps_last_checkpoint(tiny_cfg):
         run(tiny_cfg)
     assert 'non-finite loss at epoch 1, iteration 1/4 (optimizer step 0): loss=nan, y=nan' in \
         str(err.value)
-    assert open(last, 'rb').read() == before
+    # the fresh run moved the earlier run aside, untouched, and wrote no checkpoint of its own
+    assert not os.path.exists(last)
+    [kept] = glob.glob(os.path.join(tiny_cfg['work_dir'], 'previous', '*', 'tiny_last.pt'))
+    assert open(kept, 'rb').read() == before
 
 
 def test_nan_guard_skip_mode(tiny_cfg):

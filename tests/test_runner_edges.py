@@ -133,3 +133,23 @@ def test_an_epoch_without_batches_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match=r'an epoch has no batches: 64 sample\(s\), '
                                         r'batch_size=100, drop_last=True; lower batch_size'):
         Runner.from_cfg(cfg)
+
+
+def test_a_fresh_run_in_an_earlier_runs_work_dir_moves_it_aside(tmp_path):
+    cfg = tiny_config(tmp_path / 'w', train_cfg=dict(max_epochs=1))
+    first = run(cfg)
+    work = first.work_dir
+    before = {name: open(os.path.join(work, name), 'rb').read() for name in os.listdir(work)}
+    assert set(before) == {'loss.log', 'loss.jsonl', 'tiny_0.pt', 'tiny_last.pt',
+                           'tiny_config.py'}
+    run(dict(cfg, train_cfg=dict(max_epochs=2)))
+    [kept] = os.listdir(os.path.join(work, 'previous'))
+    kept = os.path.join(work, 'previous', kept)
+    assert {name: open(os.path.join(kept, name), 'rb').read() for name in os.listdir(kept)} \
+        == before
+    text = open(os.path.join(work, 'loss.log'), encoding='utf-8').read()
+    assert text.count('Start training') == 1 and f'were moved to {kept}' in text
+    assert load_checkpoint(os.path.join(work, 'tiny_last.pt'))['meta']['epoch'] == 2
+    # a resumed run continues in place and moves nothing
+    run(dict(cfg, train_cfg=dict(max_epochs=3), resume=True))
+    assert os.listdir(os.path.join(work, 'previous')) == [os.path.basename(kept)]

@@ -38,6 +38,7 @@ from .optim.freeze import count_trainable, freeze_except
 from .registry import LOSSES, METRICS, lookup
 from .rng import capture_rng, restore_rng, seed_everything
 from .run_log import RunLog
+from .work_dir import archive_previous_run
 
 from . import __version__
 
@@ -215,6 +216,7 @@ class Runner:
         """Run ``max_epochs`` epochs (from the resumed epoch); return the trained model."""
         self._prepare_work_dir()
         self._load_checkpoint_once()
+        self._keep_previous_run()
         self._save_config()  # after loading: a refused checkpoint leaves the work dir as it was
         self._hooks_at = {point: [h for h in self.hooks if h.implements(point)]
                           for point in HOOK_POINTS}
@@ -381,6 +383,16 @@ class Runner:
         except OSError as err:
             raise WorkDirError(f'work_dir {self.work_dir!r} is not writable: {err.strerror}; '
                                f'choose another with --work-dir') from None
+
+    def _keep_previous_run(self) -> None:
+        """A fresh run in the work dir of an earlier one moves that run's files aside first."""
+        if self.resume or not self.is_main:
+            return
+        moved_to = archive_previous_run(self.work_dir, self.run_name)
+        if moved_to:
+            self.log.info(f'{self.work_dir} held an earlier run of {self.run_name}: its '
+                          f'checkpoints and logs were moved to {moved_to} (use --resume to '
+                          f'continue a run instead of starting over)')
 
     def _save_config(self) -> None:
         if self.is_main and self.cfg_text:
