@@ -10,7 +10,11 @@
 #   python tools/train.py configs/spice.py --cfg-options \
 #       train_dataloader.dataset.path=/data/SPICE-2.0.1.hdf5 \
 #       val_dataloader.dataset.path=/data/SPICE-2.0.1.hdf5 \
+#       train_dataloader.dataset.demo_if_missing=False \
+#       val_dataloader.dataset.demo_if_missing=False \
 #       train_dataloader.dataset.max_molecules=2000 val_dataloader.dataset.max_molecules=2000
+#
+# (with demo_if_missing=False a wrong path is an error instead of a new synthetic file)
 #
 # (the real file has elements beyond H, C, N, O: widen `elements` or keep the filter; expect to
 # want more epochs and a larger model).

@@ -98,3 +98,17 @@ class FakeRunner:
 
     def request_stop(self, reason):
         self.stop_reason = reason
+
+
+@HOOKS.register_module(force=True)
+class InterruptAfterEpoch(Hook):
+    """Raise KeyboardInterrupt (Ctrl-C) after the checkpoint of epoch ``epoch`` is written."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def after_train_epoch(self, runner):
+        if runner.epoch + 1 == self.epoch:
+            raise KeyboardInterrupt

@@ -1,4 +1,5 @@
 """Registries: plain names, dotted paths, case-insensitive names, custom components."""
+import os
 import textwrap
 
 import pytest
@@ -82,3 +83,17 @@ def test_custom_optimizer_through_custom_imports(tiny_cfg, custom_optim_module, 
     lrs = sorted({group['lr'] for group in optimizer.param_groups})
     # groups with an explicit lr (net.0: 0.2 × 2) keep it; the rest get HalfStepSGD's halved default
     assert lrs == ([0.1, 0.4] if paramwise else [0.1])
+
+
+def test_custom_imports_flag_is_recorded_in_the_saved_config(tiny_cfg, custom_optim_module,
+                                                              tmp_path):
+    from tools.train import main
+    tiny_cfg['optim_wrapper'] = dict(optimizer=dict(type='HalfStepSGD', lr=0.2))
+    tiny_cfg['train_cfg'] = dict(max_epochs=1)
+    config = tmp_path / 'cfg.py'
+    config.write_text(''.join(f'{k} = {v!r}\n' for k, v in tiny_cfg.items()))
+    assert main([str(config), '--custom-imports', custom_optim_module]) == 0
+    saved = os.path.join(tiny_cfg['work_dir'], 'tiny_config.py')
+    assert custom_optim_module in open(saved, encoding='utf-8').read()
+    # the saved config repeats the run on its own, without the flag
+    assert main([saved, '--dry-run']) == 0

@@ -1,6 +1,7 @@
 """Edge cases of the Runner: which checkpoint a resume uses, stopped runs, validation alone,
 moved work dirs, models without loss weights and epochs without batches."""
 import os
+import re
 
 import pytest
 from torch import nn
@@ -153,3 +154,42 @@ def test_a_fresh_run_in_an_earlier_runs_work_dir_moves_it_aside(tmp_path):
     # a resumed run continues in place and moves nothing
     run(dict(cfg, train_cfg=dict(max_epochs=3), resume=True))
     assert os.listdir(os.path.join(work, 'previous')) == [os.path.basename(kept)]
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(type='SGD', lr=0.01), 'it was saved by AdamW, this config builds SGD'),
+    (dict(type='AdamW', lr=0.01, amsgrad=True, foreach=None, extra_group=True), None),
+])
+def test_resume_with_another_optimizer_is_refused_before_anything_is_written(tmp_path, change,
+                                                                            message):
+    cfg = tiny_config(tmp_path / 'w', train_cfg=dict(max_epochs=1))
+    first = run(cfg)
+    work = first.work_dir
+    before = {n: open(os.path.join(work, n), 'rb').read() for n in os.listdir(work)}
+    change = dict(change)
+    if change.pop('extra_group', False):  # same type, but a second parameter group
+        cfg['optim_wrapper']['paramwise_cfg'] = dict(custom_keys={'net.0': dict(lr_mult=0.1)})
+        message = 'it has 1 parameter group(s), this config builds 4 (were paramwise_cfg'
+    cfg['optim_wrapper']['optimizer'] = change
+    from trainkit.errors import CheckpointError
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        run(dict(cfg, resume=True, train_cfg=dict(max_epochs=2)))
+    assert {n: open(os.path.join(work, n), 'rb').read() for n in os.listdir(work)} == before
+
+
+def test_ctrl_c_says_how_to_continue_and_resuming_a_finished_run_says_it_is_done(tmp_path,
+                                                                                capsys):
+    cfg = tiny_config(tmp_path / 'w', train_cfg=dict(max_epochs=2),
+                      custom_imports=dict(imports=['components']),
+                      custom_hooks=[dict(type='InterruptAfterEpoch', epoch=1)])
+    config = tmp_path / 'cfg.py'
+    config.write_text(''.join(f'{k} = {v!r}\n' for k, v in cfg.items()))
+    assert train_main([str(config)]) == 130
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err and 'continue the run with --resume' in err
+    cfg['custom_hooks'] = []
+    config.write_text(''.join(f'{k} = {v!r}\n' for k, v in cfg.items()))
+    assert train_main([str(config), '--resume']) == 0
+    assert train_main([str(config), '--resume']) == 0
+    assert 'epoch 2 done, step 8; all 2 epochs were done (raise train_cfg.max_epochs to train ' \
+           'on), so there is nothing left to train' in capsys.readouterr().out

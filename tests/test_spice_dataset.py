@@ -309,13 +309,17 @@ def test_unit_choice_is_case_insensitive(two_molecules):
     assert ds[0]['energy'].item() == pytest.approx(-76.4 * EV)
 
 
-def test_demo_if_missing_writes_then_loads(tmp_path):
+def test_demo_if_missing_writes_then_loads(tmp_path, capsys):
     path = tmp_path / 'data' / 'demo.hdf5'
     ds = SpiceDataset(path, split='all', demo_if_missing=dict(n_molecules=5,
                                                               conformations_per_molecule=3))
     assert path.exists() and len(ds) == 15 and len(ds.names) == 5
     assert os.listdir(path.parent) == ['demo.hdf5']
+    # said out loud, so that a mistyped path to the real data is noticed
+    assert f'{path} did not exist, so the small SYNTHETIC demo file was written there' in \
+        capsys.readouterr().err
     again = SpiceDataset(path, split='all', demo_if_missing=True)   # exists: not rewritten
     assert len(again) == 15
+    assert 'SYNTHETIC' not in capsys.readouterr().err
     item = ds[0]
     assert item['pos'].shape == item['forces'].shape == (len(item['atomic_numbers']), 3)

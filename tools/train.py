@@ -55,6 +55,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         runner.train()
         del runner  # its DDP wrapper holds the process group
         shutdown_distributed()
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print('interrupted: the checkpoints written so far are intact; continue the run with '
+              '--resume', file=sys.stderr)
+        return 130
     except Exception as err:  # noqa: BLE001 - user errors become exit code 2
         return report_error(err, args.debug)
     return 0

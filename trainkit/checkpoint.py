@@ -239,3 +239,33 @@ def _mismatch_message(source: str, report: Dict[str, list]) -> str:
     lines.append('  Is it a checkpoint of another model or config? To load only what fits, set '
                  'load_strict=False.')
     return '\n'.join(lines)
+
+
+def check_optimizer_fits(saved: Dict[str, Any], optimizer, saved_type: Optional[str],
+                         path: str) -> None:
+    """Refuse an optimizer state saved by another optimizer type (or other settings per
+    group) before it is loaded: torch would load it and fail at the first step instead.
+
+    Raises:
+        CheckpointError: naming both optimizer types and the settings that differ.
+    """
+    own_type = type(optimizer).__name__
+    groups = saved.get('param_groups') if isinstance(saved, dict) else None
+    if groups is None:
+        return
+    theirs = set().union(*(g.keys() for g in groups)) - {'params'}
+    ours = set().union(*(g.keys() for g in optimizer.param_groups)) - {'params'}
+    if (saved_type is None or saved_type == own_type) and theirs == ours and \
+            len(groups) == len(optimizer.param_groups):
+        return
+    if saved_type and saved_type != own_type:
+        what = f'it was saved by {saved_type}, this config builds {own_type}'
+    elif len(groups) != len(optimizer.param_groups):
+        what = (f'it has {len(groups)} parameter group(s), this config builds '
+                f'{len(optimizer.param_groups)} (were paramwise_cfg or finetune_modules changed?)')
+    else:
+        what = (f'its parameter groups have the settings {sorted(theirs - ours)}, which this '
+                f'config\'s lack, and lack {sorted(ours - theirs)}')
+    raise CheckpointError(f'{path}: the optimizer state does not fit this config: {what}. '
+                          f'Resume with the config the run was started with, or start a new '
+                          f'run from its weights (ckpt_file=..., resume=False).')

@@ -40,8 +40,20 @@ def _set(cfg, key: str, value, reference_key: str = None) -> None:
             cfg[reference_key] = value
 
 
+def _record_custom_imports(cfg, modules) -> None:
+    if not modules:
+        return
+    spec = dict(cfg.get('custom_imports') or {})
+    imports = spec.get('imports', [])
+    imports = [imports] if isinstance(imports, str) else list(imports)
+    spec['imports'] = imports + [m for m in modules if m not in imports]
+    cfg['custom_imports'] = spec
+
+
 def apply_cli_overrides(cfg, args) -> None:
-    """Apply ``--work-dir``, ``--seed``, ``--resume`` and ``--amp`` to a loaded config."""
+    """Apply ``--work-dir``, ``--seed``, ``--resume``, ``--amp`` and ``--custom-imports``
+    to a loaded config (so that the config saved in the work dir repeats the run)."""
+    _record_custom_imports(cfg, getattr(args, 'custom_imports', None) or [])
     if args.work_dir:
         _set(cfg, 'work_dir', args.work_dir, 'save_dir')
     if args.seed is not None:

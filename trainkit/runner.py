@@ -406,7 +406,8 @@ class Runner:
                 'run_name': self.run_name, 'data_seed': self.data_seed,
                 'saved_at': time.strftime('%Y-%m-%d %H:%M:%S'), 'trainkit_version': __version__,
                 'torch_version': str(torch.__version__), 'world_size': self.world_size,
-                'stop_reason': self.stop_reason}
+                'stop_reason': self.stop_reason,
+                'optimizer': type(self.optim_wrapper.optimizer).__name__}
         meta.update(extra_meta or {})
         return {
             ckpt.KEY_VERSION: ckpt.CHECKPOINT_VERSION,
@@ -448,6 +449,8 @@ class Runner:
         state = ckpt.load_checkpoint(path)
         self.resumed_from = path
         ckpt.load_model_weights(self.unwrapped_model, state[ckpt.KEY_MODEL], path, strict=True)
+        ckpt.check_optimizer_fits(state[ckpt.KEY_OPTIMIZER], self.optim_wrapper.optimizer,
+                                  state[ckpt.KEY_META].get('optimizer'), path)
         try:
             self.optim_wrapper.load_state_dict(state[ckpt.KEY_OPTIMIZER])
         except (ValueError, KeyError) as err:
@@ -465,9 +468,11 @@ class Runner:
         self.data_seed = int(meta.get('data_seed', self.data_seed))
         self.log.load_state_dict(state.get(ckpt.KEY_LOG, {}))
         self.stop_reason = meta.get('stop_reason')
+        done = (f'; the run had already stopped ({self.stop_reason})' if self.stop_reason else
+                f'; all {self.max_epochs} epochs were done (raise train_cfg.max_epochs to '
+                f'train on)' if self.epoch >= self.max_epochs else '')
         self.log.info(f'Resumed from {path}: epoch {self.epoch} done, step {self.step}' +
-                      (f'; the run had already stopped ({self.stop_reason}), so there is '
-                       f'nothing left to train' if self.stop_reason else ''))
+                      (f'{done}, so there is nothing left to train' if done else ''))
 
     def _load_weights(self, path: str) -> None:
         state = ckpt.load_checkpoint(path, require_trainkit=False)

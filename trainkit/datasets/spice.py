@@ -1,5 +1,6 @@
 """Conformations of the SPICE data set (HDF5), one item per conformation."""
 import os
+import sys
 import warnings
 from typing import Dict, List, Union
 
@@ -208,6 +209,11 @@ def _ensure_file(path: str, demo_if_missing):
         raise DataError(f'SPICE file {path!r} does not exist: {HOW_TO_GET}')
     from .spice_demo import write_demo_spice
     write_demo_spice(path, **(demo_if_missing if isinstance(demo_if_missing, dict) else {}))
+    # said out loud: a mistyped path to the real data must not pass for it unnoticed
+    print(f'SpiceDataset: {path} did not exist, so the small SYNTHETIC demo file was written '
+          f'there (demo_if_missing=True). For real data, download SPICE (e.g. '
+          f'SPICE-2.0.1.hdf5 from https://github.com/openmm/spice-dataset/releases), set path '
+          f'to it and demo_if_missing=False.', file=sys.stderr, flush=True)
 
 
 def _open(path: str) -> h5py.File:

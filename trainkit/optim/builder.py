@@ -21,7 +21,9 @@ What trainkit does beyond handing this to mmengine:
 * frozen parameters (``requires_grad=False``) are removed from every parameter group, whatever
   the constructor, so they never reach the optimizer.
 """
+import contextlib
 import copy
+import logging
 from typing import Any, Dict, Optional
 
 from mmengine.optim import DefaultOptimWrapperConstructor
@@ -67,14 +69,29 @@ def build_optim_wrapper(model: nn.Module, cfg: Dict[str, Any]):
     if isinstance(ctor_cls, type) and issubclass(ctor_cls, DefaultOptimWrapperConstructor):
         _require_weight_decay(cfg['optimizer'], paramwise_cfg)
     try:
-        wrapper = ctor_cls(optim_wrapper_cfg=cfg, paramwise_cfg=paramwise_cfg,
-                           **ctor_kwargs)(model)
+        with _quiet_mmengine():
+            wrapper = ctor_cls(optim_wrapper_cfg=cfg, paramwise_cfg=paramwise_cfg,
+                               **ctor_kwargs)(model)
     except ConfigError:  # already names its config path (and is a ValueError)
         raise
     except (ValueError, TypeError, KeyError, AssertionError) as err:
         raise ConfigError(f'optim_wrapper: {type(err).__name__}: {err}') from err
     drop_frozen_params(wrapper.optimizer)
     return wrapper
+
+
+@contextlib.contextmanager
+def _quiet_mmengine():
+    """mmengine's constructor prints an INFO line per parameter of a paramwise group through
+    its own logger (not the ``logging`` tree); trainkit reports groups with ``--dry-run``."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _require_weight_decay(optimizer_cfg: Dict[str, Any], paramwise_cfg) -> None:
