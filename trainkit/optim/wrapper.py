@@ -8,6 +8,9 @@ builds this class. Differences from mmengine's:
   with ``accumulative_counts=N`` makes ``ceil(n/N)`` optimizer steps, the last window scaled
   by its real length, so a checkpoint at an epoch end never holds half a window;
 * without accumulation the loss is not divided by 1 (that is one tensor op per step saved);
+* with one batch per step, no clipping and no loss scaling, :meth:`update_params` skips
+  mmengine's small per-step methods (scale_loss, backward, should_update, zero_grad) and
+  returns whether it stepped, so the Runner need not ask :meth:`should_update` again;
 * :meth:`skip_update` drops a batch (NaN guard) while keeping the window count right;
 * gradient clipping keeps the total norm as a tensor (``last_grad_norm``) instead of reading
   it to the host and storing it in mmengine's process-wide ``MessageHub`` on every step.
@@ -38,6 +41,16 @@ class OptimWrapper(MMOptimWrapper):
         optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3), accumulative_counts=2)
     """
 
+    # the methods a direct update skips or relies on; a subclass that overrides one of them
+    # (AMP: backward and step) goes the long way
+    _DIRECT_SKIPS = ('scale_loss', 'backward', 'should_update', 'step', 'zero_grad')
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._direct = (self._accumulative_counts == 1 and not self.clip_grad_kwargs and
+                        all(getattr(type(self), name) is getattr(OptimWrapper, name)
+                            for name in self._DIRECT_SKIPS))
+
     def begin_epoch(self, num_batches: int) -> None:
         """Start an epoch of ``num_batches``: windows of N, the last one possibly shorter."""
         self._inner_count = 0
@@ -49,11 +62,34 @@ class OptimWrapper(MMOptimWrapper):
             return loss
         return super().scale_loss(loss)
 
-    def update_params(self, loss: torch.Tensor, step_kwargs=None, zero_kwargs=None) -> None:
+    def update_params(self, loss: torch.Tensor, step_kwargs=None, zero_kwargs=None) -> bool:
+        """Backward, and step when the accumulation window is full.
+
+        Returns:
+            whether the optimizer stepped (mmengine's wrappers return None).
+        """
+        if self._direct and step_kwargs is None and zero_kwargs is None:
+            # what scale_loss, backward, should_update and zero_grad reduce to here (on a
+            # small model each call of the step shows); step() is still called: mmengine's
+            # param schedulers wrap it on the instance to count optimizer steps
+            loss.backward()
+            self._inner_count += 1
+            self.step()
+            self.optimizer.zero_grad()
+            return True
         self.backward(self.scale_loss(loss))
-        if self.should_update():
-            self.step(**(step_kwargs or {}))
-            self.zero_grad(**(zero_kwargs or {}))
+        if not self.should_update():
+            return False
+        self.step(**(step_kwargs or {}))
+        self.zero_grad(**(zero_kwargs or {}))
+        return True
+
+    def needs_optim_context(self, model) -> bool:
+        """Whether :meth:`optim_context` does anything for ``model``: mmengine's only enters
+        ``model.no_sync()`` inside an accumulation window (DDP); subclasses add autocast."""
+        if type(self).optim_context is not OptimWrapper.optim_context:
+            return True
+        return self._accumulative_counts != 1 and hasattr(model, 'no_sync')
 
     last_grad_norm = None
 
