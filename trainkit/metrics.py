@@ -3,6 +3,8 @@
 Errors are summed on the device during validation (no host sync per batch) and reduced once,
 over all ranks, at the end: ``MAE = Σ|e| / n`` and ``RMSE = sqrt(Σe² / n)`` with ``n`` the
 number of elements (a force error counts per component), not averages of batch averages.
+A batch costs four reductions and two in-place adds per target; the element counts are Python
+ints (exact, and known without a device op).
 """
 import math
 from typing import Dict, Iterable, List, Mapping, Optional
@@ -42,7 +44,8 @@ class ErrorMetrics:
         self.targets = list(targets) if targets is not None else None
         self.weights = dict(weights) if weights is not None else None
         self.per_atom = tuple(per_atom)
-        self._sums: Dict[str, torch.Tensor] = {}
+        self._sums: Dict[str, List[torch.Tensor]] = {}  # key -> [Σ|e|, Σe²], float64
+        self._counts: Dict[str, int] = {}
 
     def bind_loss_weights(self, losses_weight: Optional[Mapping[str, float]]) -> None:
         """Fill the defaults from the loss (called by the Runner)."""
@@ -73,53 +76,63 @@ class ErrorMetrics:
         return names + (['weighted_mae'] if self.weights else [])
 
     def reset(self) -> None:
-        self._sums = {}
+        # new dicts, not clear(): the LoggerHook's train metrics are a shallow copy of these
+        self._sums, self._counts = {}, {}
 
-    @torch.no_grad()
     def update(self, preds: Mapping, batch: Mapping) -> None:
-        """Add one batch's errors (stays on the device)."""
+        """Add one batch's errors (stays on the device; detached, so no autograd graph)."""
         for target in self.targets:
             if target not in preds or target not in batch:
                 where = 'predictions' if target not in preds else 'batch'
                 have = sorted(preds if where == 'predictions' else batch)
                 raise DataError(f'metric target {target!r} is missing in the {where}; it has '
                                 f'{have}')
-            diff = (preds[target].detach() - batch[target]).double()
+            diff = (preds[target].detach() - batch[target].detach()).double()
             self._add(target, diff)
             n_atoms = batch.get('n_atoms') if target in self.per_atom else None
             if n_atoms is not None and n_atoms.shape == diff.shape:
                 self._add(f'{target}_per_atom', diff / n_atoms)
 
     def _add(self, key: str, diff: torch.Tensor) -> None:
-        row = torch.stack([diff.abs().sum(), diff.square().sum(),
-                           torch.tensor(float(diff.numel()), dtype=torch.float64,
-                                        device=diff.device)])
-        if key in self._sums:
-            self._sums[key] += row
+        abs_sum, sq_sum = diff.abs().sum(), diff.square().sum()
+        sums = self._sums.get(key)
+        if sums is None:
+            self._sums[key], self._counts[key] = [abs_sum, sq_sum], diff.numel()
         else:
-            self._sums[key] = row
+            sums[0] += abs_sum
+            sums[1] += sq_sum
+            self._counts[key] += diff.numel()
 
     def compute(self, reduce_fn=None) -> Dict[str, float]:
         """Return the metrics; ``reduce_fn`` sums a tensor over ranks (one collective call)."""
         keys = list(self._sums)
-        if reduce_fn is not None and is_distributed():
+        reduce = reduce_fn is not None and is_distributed()
+        if reduce:
             keys = self._keys_of_all_ranks(keys)
         if not keys:
             return {}
-        table = torch.stack([self._sums[k] if k in self._sums else
-                             torch.zeros(3, dtype=torch.float64, device=_collective_device())
-                             for k in keys])
-        if reduce_fn is not None:
-            table = reduce_fn(table)
-        table = table.cpu().tolist()
+        sums = torch.stack([s for key in keys for s in self._sums.get(key) or _no_sums()])
+        counts = [float(self._counts.get(key, 0)) for key in keys]
+        if reduce:  # the counts travel with the sums: one collective
+            table = reduce_fn(torch.cat([sums, sums.new_tensor(counts)])).cpu().tolist()
+            sums, counts = table[:2 * len(keys)], table[2 * len(keys):]
+        else:
+            sums = sums.cpu().tolist()
         result = {}
-        for key, (abs_sum, sq_sum, count) in zip(keys, table):
+        for i, (key, count) in enumerate(zip(keys, counts)):
+            abs_sum, sq_sum = sums[2 * i], sums[2 * i + 1]
             result[f'{key}_mae'] = abs_sum / count if count else math.nan
             result[f'{key}_rmse'] = math.sqrt(sq_sum / count) if count else math.nan
         if self.weights:
             result['weighted_mae'] = sum(w * result[f'{t}_mae'] for t, w in self.weights.items()
                                          if f'{t}_mae' in result)
         return result
+
+
+def _no_sums() -> List[torch.Tensor]:
+    """The sums of a key this rank saw no batch of: zeros that join the reduction."""
+    zero = torch.zeros((), dtype=torch.float64, device=_collective_device())
+    return [zero, zero]
 
 
 def _collective_device() -> torch.device:
