@@ -119,8 +119,13 @@ class WeightedLoss(nn.Module):
                 raise ConfigError(f'loss.losses_weight.{target}: expected a number >= 0, got '
                                   f'{weight!r}')
         self.losses_weight = {str(k): float(v) for k, v in losses_weight.items()}
-        self.lossfn = self._build_lossfn(lossfn, beta)
-        self._elementwise = _kernel(self.lossfn)
+        self.lossfn = self._build_lossfn(lossfn, beta)  # sets _elementwise (__setattr__)
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        if name == 'lossfn':  # what forward calls follows a replaced lossfn; kept out of
+            # nn.Module's registry (a user loss must not appear twice in the state_dict)
+            object.__setattr__(self, '_elementwise', _kernel(value))
 
     @staticmethod
     def _build_lossfn(lossfn, beta) -> nn.Module:
