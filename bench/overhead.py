@@ -80,13 +80,9 @@ class BatchFetchDataset(PerSampleDataset):
 
 
 def passthrough(batch):
-    """The collate function of batch-fetched data: the DataLoader hands over the dict that
-    ``__getitems__`` built. A list of single items (e.g. ``[dataset[0]]``, as a sanity check
-    before training may pass) is collated as usual."""
-    if isinstance(batch, dict):
-        return batch
-    from torch.utils.data import default_collate
-    return default_collate(batch)
+    """The collate function of batch-fetched data: the DataLoader (and trainkit's check of the
+    loss targets before training) hands over the dict that ``__getitems__`` built."""
+    return batch
 
 
 class EpochShuffleSampler(Sampler):

@@ -13,7 +13,9 @@ batches as an uninterrupted one. Under torchrun the training set is split with
 dataset's own ``collate_fn`` attribute is used when the config gives none.
 
 :func:`check_loss_targets` collates the first sample of a loader once, before training, so a
-``losses_weight`` target the batches do not carry is reported before any optimizer step.
+``losses_weight`` target the batches do not carry is reported before any optimizer step. It
+fetches the sample as the DataLoader does: with ``dataset.__getitems__([0])`` when the dataset
+fetches whole batches, else ``[dataset[0]]``.
 """
 import random
 from typing import Any, Dict, Iterator, Mapping
@@ -101,14 +103,15 @@ def build_dataloader(cfg: Dict[str, Any], where: str, *, training: bool,
 def check_loss_targets(loss, loader, where: str) -> None:
     """Raise :class:`DataError` if a target of ``loss.losses_weight`` is not in the batches.
 
-    One sample (``dataset[0]``) goes through the loader's ``collate_fn``; iterable datasets,
-    losses without ``losses_weight`` and loaders without a dataset are not checked.
+    One sample goes through the loader's ``collate_fn``, fetched as the DataLoader fetches a
+    batch (:func:`_first_sample`); iterable datasets, losses without ``losses_weight`` and
+    loaders without a dataset are not checked.
     """
     targets = getattr(loss, 'losses_weight', None)
     dataset = getattr(loader, 'dataset', None)
     if not targets or dataset is None or isinstance(dataset, IterableDataset):
         return
-    batch = loader.collate_fn([dataset[0]])
+    batch = loader.collate_fn(_first_sample(dataset))
     if not isinstance(batch, Mapping):
         raise DataError(f'{where}: the loss looks up its targets {sorted(targets)} by name, but '
                         f'a batch is a {type(batch).__name__}, not a dict; make the dataset '
@@ -119,3 +122,13 @@ def check_loss_targets(loss, loader, where: str) -> None:
         raise DataError(f'loss.losses_weight: the batches of {where} have no target {named} '
                         f'(a batch has {sorted(batch)}; checked on the first sample, before '
                         f'training). Fix losses_weight or the dataset.')
+
+
+def _first_sample(dataset):
+    """A one-sample batch before collation, fetched as torch's DataLoader fetches batches: a
+    dataset with ``__getitems__`` builds a batch itself (its ``collate_fn`` may expect that
+    batch, not a list of items)."""
+    getitems = getattr(dataset, '__getitems__', None)
+    if getitems:
+        return getitems([0])
+    return [dataset[0]]
