@@ -14,15 +14,19 @@ Two views:
    beyond the raw loop, timed in isolation (best of many calls), next to the minimal
    equivalent, and — where a change is proposed in ``docs/performance.md`` — next to a
    prototype of that change written here (``proposed``; for a change already made, the
-   former code, for comparison). Per-epoch and per-row costs are also given amortized per
+   former code, for comparison: then "saved" is negative). Per-epoch and per-row costs are also given amortized per
    iteration for the job (200 iterations per epoch, a row every 50).
+
+3. **In the loop** — the same hook methods and checkpoint functions timed (``perf_counter``
+   around each call) while ``Runner.train()`` runs the job with the default hooks: between
+   torch's kernels the interpreter and the small tensor ops run on cold caches, so a piece
+   costs several times its isolated time there (best of the repetitions, µs per iteration).
 
 The pieces reach into trainkit's internals (hook objects, the optimizer wrapper, the
 checkpoint functions); a piece whose internals have changed prints ``n/a`` instead of
 failing, so the script keeps working while the proposed changes are applied.
 """
 import argparse
-import contextlib
 import math
 import os
 import statistics
@@ -114,11 +118,13 @@ def ablation(job, repeats: int):
                             loss = F.mse_loss(model(batch)['y'], batch['y'])
                         elif not wrapper:
                             loss = loss_fn(model(batch), batch)['loss']
-                        else:
-                            with optim.optim_context(model):
+                        else:  # as the Runner uses the wrapper (optim_context only if needed)
+                            if optim.needs_optim_context(model):
+                                with optim.optim_context(model):
+                                    loss = loss_fn(model(batch), batch)['loss']
+                            else:
                                 loss = loss_fn(model(batch), batch)['loss']
                             optim.update_params(loss)
-                            optim.should_update()
                             continue
                         loss.backward()
                         optimizer.step()
@@ -238,71 +244,66 @@ def piece_rows(p: Pieces, number: int, rounds: int):
         'detached terms appended to a list, folded every 1,024 terms; "proposed" here is the '
         'former stack + add per step, kept for comparison')
 
-    # 3. optim_context
+    # 3. optim_context: the Runner asks needs_optim_context once per epoch
     wrapper = runner.optim_wrapper
+    use_context = runner._use_optim_context
 
     def ctx_now():
+        if use_context:
+            with wrapper.optim_context(runner.model):
+                pass
+
+    def ctx_former():
         with wrapper.optim_context(runner.model):
             pass
-    needs_context = False  # proposed: decided once (AMP wrapper, or DDP with accumulation)
-    null = contextlib.nullcontext()
-
-    def ctx_proposed():
-        with (wrapper.optim_context(runner.model) if needs_context else null):
-            pass
     add('OptimWrapper.optim_context enter/exit', 'step',
-        {'now': ctx_now, 'minimal': lambda: None, 'proposed': ctx_proposed},
-        'a @contextmanager generator per step; needed only for AMP or DDP no_sync')
+        {'now': ctx_now, 'minimal': lambda: None, 'proposed': ctx_former},
+        'skipped when it would only yield (no AMP, no DDP no_sync window); "proposed" here '
+        'is the former per-step context, kept for comparison')
 
     # 4. update_params glue, isolated on a one-parameter problem
     from trainkit.optim.wrapper import OptimWrapper
     w = torch.zeros(1, requires_grad=True)
-    opt_a = torch.optim.AdamW([w], lr=1e-3)
-    tk_wrapper = OptimWrapper(optimizer=opt_a)
+    tk_wrapper = OptimWrapper(optimizer=torch.optim.AdamW([w], lr=1e-3))
     tk_wrapper.begin_epoch(10 ** 9)
     v = torch.zeros(1, requires_grad=True)
     opt_b = torch.optim.AdamW([v], lr=1e-3)
+    u = torch.zeros(1, requires_grad=True)
+    former_wrapper = OptimWrapper(optimizer=torch.optim.AdamW([u], lr=1e-3))
+    former_wrapper.begin_epoch(10 ** 9)
+    former_wrapper._direct = False  # the long way: scale_loss, backward, should_update, ...
 
     def update_now():
-        tk_wrapper.update_params((w * 2).sum())
-        runner.stepped = tk_wrapper.should_update()
+        runner.stepped = tk_wrapper.update_params((w * 2).sum())
 
-    u = torch.zeros(1, requires_grad=True)
-    opt_c = torch.optim.AdamW([u], lr=1e-3)
-    fast_wrapper = OptimWrapper(optimizer=opt_c)
-    fast_wrapper.begin_epoch(10 ** 9)
-
-    def update_proposed():  # fast path: no accumulation, no clipping
-        loss = (u * 2).sum()
-        ow = fast_wrapper
-        loss.backward()
-        ow._inner_count += 1
-        ow.optimizer.step()
-        ow.optimizer.zero_grad()
-        runner.stepped = True
+    def update_former():
+        former_wrapper.update_params((u * 2).sum())
+        runner.stepped = former_wrapper.should_update()
 
     def update_minimal():
         loss = (v * 2).sum()
         loss.backward()
         opt_b.step()
         opt_b.zero_grad()
-    add('OptimWrapper.update_params + should_update (glue only)', 'step',
-        {'now': update_now, 'minimal': update_minimal, 'proposed': update_proposed},
-        'scale_loss, counters, mmengine step()/zero_grad() wrappers with **{} kwargs')
+    add('OptimWrapper.update_params (glue only)', 'step',
+        {'now': update_now, 'minimal': update_minimal, 'proposed': update_former},
+        'direct path: backward, step(), zero_grad; "proposed" here is the former path '
+        '(mmengine\'s scale_loss/backward/should_update/zero_grad wrappers), for comparison')
 
     # 5. loss
+    from trainkit.losses import WeightedLoss
     with torch.enable_grad():
         preds_g = p.model(batch)
-    fast_fn = F.mse_loss
+    former_loss = WeightedLoss(dict(y=1.0), lossfn='mse')
+    object.__setattr__(former_loss, '_elementwise', former_loss.lossfn)  # the module call
 
-    def loss_proposed():
-        term = fast_fn(preds_g['y'], batch['y'])
-        return {'y': term, 'loss': term}
     add('WeightedLoss (Runner._compute_loss) vs F.mse_loss', 'step',
         {'now': lambda: runner._compute_loss(preds_g, batch),
-         'minimal': lambda: F.mse_loss(preds_g['y'], y), 'proposed': loss_proposed},
-        'two nn.Module calls, _pick, shape check, dict; proposed: call the element-wise '
-        'function directly (no Module __call__ for the built-in losses)')
+         'minimal': lambda: F.mse_loss(preds_g['y'], y),
+         'proposed': lambda: former_loss(preds_g, batch)},
+        'the ATen kernel called directly (shapes checked, so F.mse_loss\'s broadcast_tensors '
+        'and Module.__call__ are skipped): cheaper than F.mse_loss itself; "proposed" here is '
+        'the former nn.Module call of MSELoss, for comparison')
 
     # 6. model contract
     with torch.enable_grad():
@@ -420,6 +421,56 @@ def pieces_tables(out, rows_once):
     return t1, t2
 
 
+# ----------------------------------------------------------------------------- in the loop
+IN_LOOP = (('trainkit.hooks.nan_guard', 'NanGuardHook', 'before_backward'),
+           ('trainkit.hooks.logger', 'LoggerHook', 'after_train_iter'),
+           ('trainkit.hooks.logger', 'LoggerHook', '_train_row'),
+           ('trainkit.hooks.logger', 'LoggerHook', 'after_train_epoch'),
+           ('trainkit.hooks.checkpoint', 'CheckpointHook', 'after_train_epoch'),
+           ('trainkit.runner', 'Runner', 'checkpoint_state'),
+           ('trainkit.hooks.checkpoint', None, 'serialize'),
+           ('trainkit.hooks.checkpoint', None, 'atomic_write'))
+
+
+def in_loop(job, repeats: int):
+    """Per-iteration wall µs of each ``IN_LOOP`` piece inside ``Runner.train()``."""
+    import importlib
+    totals, calls, patched = {}, {}, []
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                totals[name] = totals.get(name, 0.0) + time.perf_counter() - start
+                calls[name] = calls.get(name, 0) + 1
+        return wrapper
+
+    for module_name, cls_name, attr in IN_LOOP:
+        owner = importlib.import_module(module_name)
+        owner = getattr(owner, cls_name) if cls_name else owner
+        name = f'{cls_name}.{attr}' if cls_name else f'checkpoint.{attr}'
+        patched.append((owner, attr, getattr(owner, attr)))
+        setattr(owner, attr, timed(name, getattr(owner, attr)))
+    best, counts = {}, {}
+    try:
+        for _ in range(repeats + 1):  # the first run warms up
+            totals.clear()
+            calls.clear()
+            job_mod.run_trainkit(job)
+            for name, seconds in totals.items():
+                best[name] = min(best.get(name, math.inf), seconds)
+                counts[name] = calls[name]
+    finally:
+        for owner, attr, original in patched:
+            setattr(owner, attr, original)
+    rows = [[name, f'{counts[name]:,}', f'{best[name] / counts[name] * 1e6:.1f}',
+             f'{best[name] / job.iters * 1e6:.2f}'] for name in best]
+    return table(['piece (default hooks; nested calls are inside their caller)', 'calls',
+                  'µs per call', 'µs per iteration'], rows)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true')
@@ -436,6 +487,8 @@ def main(argv=None) -> int:
         if not args.skip_ablation:
             job = job_mod.Job(epochs, ITERS_PER_EPOCH, False, scratch)
             ablation_table = ablation(job, repeats)
+        loop_table = in_loop(job_mod.Job(epochs, ITERS_PER_EPOCH, False, scratch),
+                             max(repeats, 3))
         pieces = Pieces(scratch)
         t1, t2 = pieces_tables(*piece_rows(pieces, number, rounds))
     settings = {'job': 'as bench/overhead.py', 'iterations': f'{epochs * ITERS_PER_EPOCH}',
@@ -450,6 +503,8 @@ def main(argv=None) -> int:
     print(t1)
     print('\n### Per-row and per-epoch pieces\n')
     print(t2)
+    print('\n### The same pieces inside the training loop (wall, best of the repetitions)\n')
+    print(loop_table)
     return 0
 
 

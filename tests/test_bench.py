@@ -99,6 +99,18 @@ def test_importtime_output_is_parsed_by_nesting():
     assert record == [('(all imports)', 0.0, 4.45), ('torch', 2.5, 4.0), ('site', 0.3, 0.4)]
 
 
+def test_breakdown_measures_every_piece_it_names():
+    """Pieces reach into trainkit's internals and print n/a when those change: none may."""
+    text = _run('overhead_breakdown', ['--quick', '--skip-ablation'])
+    steps = _table(text, 'piece')
+    assert len(steps) == 8 and not [r for r in steps if r['note'].startswith('n/a')]
+    loop = _table(text, 'piece (default hooks; nested calls are inside their caller)')
+    assert {r['piece (default hooks; nested calls are inside their caller)'] for r in loop} >= {
+        'NanGuardHook.before_backward', 'LoggerHook.after_train_iter', 'LoggerHook._train_row',
+        'CheckpointHook.after_train_epoch', 'checkpoint.serialize', 'checkpoint.atomic_write'}
+    assert all(int(r['calls'].replace(',', '')) > 0 for r in loop)
+
+
 @pytest.mark.parametrize('name', ['overhead', 'overhead_breakdown', 'startup', 'ema',
                                   'checkpoint', 'validation'])
 def test_every_bench_documents_its_command(name):
