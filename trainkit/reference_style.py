@@ -27,6 +27,8 @@ code path. Rules:
   ``lr_scheduler``, ``early_stopping_mode``); ``T_max``/``T_0`` are epochs and become steps
   with the real number of optimizer steps per epoch (``convert_to_iter_based``).
 
+The keys, their defaults and the check of their values are in :mod:`trainkit.reference_keys`;
+the schedule keys become ``param_scheduler`` entries in :mod:`trainkit.reference_schedule`.
 The mapping of every key is in ``docs/reference_style.md``; :func:`explain_reference_keys`
 lists what one config's section became (``tools/train.py --dry-run`` prints it).
 
@@ -37,112 +39,9 @@ import copy
 from typing import Any, Dict, List, Optional
 
 from .errors import ConfigError
-from .optim.warmup import WARMUP_ALIASES
-from .suggest import did_you_mean
-
-# key: (reference default, kind); a kind ending in '?' also accepts None. ``resume`` also takes a
-# checkpoint path, as the canonical key and ``--resume CKPT`` do.
-REFERENCE_KEYS: Dict[str, tuple] = {
-    'run_name': ('xequinet', 'str'), 'resume': (False, 'flag'), 'ckpt_file': (None, 'str?'),
-    'finetune_modules': (None, 'names?'),
-    'lossfn': ('smoothl1', 'str'), 'losses_weight': (None, 'dict?'),
-    'optimizer': ('AdamW', 'str'), 'optimizer_kwargs': ({}, 'dict?'),
-    'max_lr': (5e-4, 'number'), 'min_lr': (0.0, 'number'),
-    'warmup_scheduler': ('linear', 'str?'), 'warmup_epochs': (10, 'number?'),
-    'lr_scheduler': ('cosine_annealing', 'str?'), 'lr_scheduler_kwargs': ({}, 'dict?'),
-    'early_stoppings': (None, 'dict?'), 'early_stopping_mode': ('and', 'str'),
-    'ema_decay': (0.995, 'number?'),
-    'save_dir': ('./', 'str'), 'best_k': (1, 'int'), 'log_file': ('loss.log', 'str'),
-    'log_steps': (50, 'int'), 'log_epochs': (1, 'int'),
-    'max_epochs': (300, 'int'), 'grad_clip': (None, 'number?'), 'seed': (None, 'int?'),
-    'num_workers': (0, 'int'),
-}
-REFERENCE_DEFAULTS: Dict[str, Any] = {k: v[0] for k, v in REFERENCE_KEYS.items()}
-_LOWEST = {'best_k': 1, 'log_steps': 1, 'log_epochs': 1, 'max_epochs': 1, 'num_workers': 0,
-           'max_lr': 0, 'min_lr': 0, 'warmup_epochs': 0}
-TOP_LEVEL_SHORTHANDS = ('save_dir', 'grad_clip', 'num_workers', 'max_epochs')
-LR_SCHEDULER_ALIASES = {
-    'cosine_annealing': 'cosine', 'cosine': 'cosine',
-    'cosine_annealing_warm_restarts': 'cosine_restarts', 'cosine_restarts': 'cosine_restarts',
-    'reduce_on_plateau': 'plateau', 'plateau': 'plateau',
-}
-SCHEDULER_KWARGS = {
-    'cosine': ('T_max',),
-    'cosine_restarts': ('T_0', 'T_mult'),
-    'plateau': ('factor', 'patience', 'threshold', 'threshold_mode', 'cooldown', 'eps', 'mode',
-                'monitor'),
-}
-SCHEDULE_KEYS = ('warmup_scheduler', 'warmup_epochs', 'lr_scheduler', 'lr_scheduler_kwargs',
-                 'min_lr')
-_MISSING = object()
-
-
-# -------------------------------------------------------------------------- the section
-def _kind_problem(key: str, value, kind: str) -> Optional[str]:
-    if value is None:
-        return None if kind.endswith('?') else f'trainer.{key}: expected a value, got null'
-    base = kind.rstrip('?')
-    ok = {
-        'str': isinstance(value, str),
-        'bool': isinstance(value, bool),
-        'flag': isinstance(value, bool) or isinstance(value, str) and bool(value),
-        'int': isinstance(value, int) and not isinstance(value, bool),
-        'number': isinstance(value, (int, float)) and not isinstance(value, bool),
-        'dict': isinstance(value, dict),
-        'names': isinstance(value, str) or isinstance(value, (list, tuple)) and all(
-            isinstance(v, str) for v in value),
-    }[base]
-    if not ok:
-        expected = {'names': 'a list of name keywords', 'dict': 'a mapping',
-                    'number': 'a number', 'int': 'an int', 'str': 'a string',
-                    'bool': 'true or false',
-                    'flag': 'true, false or a checkpoint path'}[base]
-        return f'trainer.{key}: expected {expected}, got {value!r} ({type(value).__name__})'
-    if key in _LOWEST and value < _LOWEST[key]:
-        return f'trainer.{key}: expected a value >= {_LOWEST[key]}, got {value!r}'
-    return None
-
-
-def _coerce(key: str, value):
-    """YAML 1.1 reads ``5e-4`` as a string and ``10.0`` epochs may be meant as an int."""
-    kind = REFERENCE_KEYS[key][1].rstrip('?')
-    if isinstance(value, str) and kind in ('number', 'int'):
-        try:
-            value = float(value)
-        except ValueError:
-            return value
-    if kind == 'int' and isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return value
-
-
-def check_section(given: Dict[str, Any]) -> Dict[str, Any]:
-    """Check the keys and value types of a ``trainer`` section; return it cleaned."""
-    problems, clean = [], {}
-    for key, value in given.items():
-        if key not in REFERENCE_KEYS:
-            problems.append(f'trainer: unknown key {key!r}{did_you_mean(key, REFERENCE_KEYS)}; '
-                            f'the reference keys are listed in docs/reference_style.md')
-            continue
-        value = _coerce(key, value)
-        problem = _kind_problem(key, value, REFERENCE_KEYS[key][1])
-        if problem:
-            problems.append(problem)
-        clean[key] = value
-    decay = clean.get('ema_decay')
-    if isinstance(decay, (int, float)) and not isinstance(decay, bool) and not 0 <= decay < 1:
-        problems.append(f'trainer.ema_decay: expected a number in [0, 1) or null (no EMA), got '
-                        f'{decay!r}')
-    mode = clean.get('early_stopping_mode')
-    if isinstance(mode, str) and mode.lower() not in ('and', 'or'):
-        problems.append(f"trainer.early_stopping_mode: expected 'and' (every criterion) or "
-                        f"'or' (any criterion), got {mode!r}")
-    if isinstance(clean.get('grad_clip'), (int, float)) and clean['grad_clip'] <= 0:
-        problems.append(f'trainer.grad_clip: expected a number > 0 or null (no clipping), got '
-                        f'{clean["grad_clip"]!r}')
-    if problems:
-        raise ConfigError(problems)
-    return clean
+from .reference_keys import (MISSING as _MISSING, REFERENCE_DEFAULTS, TOP_LEVEL_SHORTHANDS,
+                             check_section)
+from .reference_schedule import expand_schedule
 
 
 def _same(a, b) -> bool:
@@ -315,116 +214,6 @@ def _grad_clip(exp: Expansion) -> None:
     exp.set(['optim_wrapper', 'clip_grad', 'max_norm'], 'grad_clip')
 
 
-# ----------------------------------------------------------------------------- schedule
-def _warmup_entry(exp: Expansion) -> Optional[dict]:
-    kind = exp.value('warmup_scheduler')
-    if kind in (None, _MISSING) or str(kind).lower() in ('null', 'none'):
-        exp.notes.append('trainer.warmup_scheduler = None -> no warmup')
-        return None
-    key = str(kind).lower()
-    if key not in WARMUP_ALIASES:
-        raise ConfigError(f'trainer.warmup_scheduler: {kind!r} is not one of null, '
-                          f'{", ".join(WARMUP_ALIASES)}{did_you_mean(key, WARMUP_ALIASES)}')
-    name = WARMUP_ALIASES[key]
-    if key not in ('linear', 'exponential'):
-        exp.note('warmup_scheduler', f'param_scheduler: {name} (period from the optimizer\'s '
-                                     f'beta2; warmup_epochs is not used)', kind)
-        return dict(type=name)
-    epochs = exp.value('warmup_epochs')
-    if epochs in (None, _MISSING, 0):
-        exp.notes.append(f'trainer.warmup_epochs = {epochs!r} -> no warmup')
-        return None
-    exp.note('warmup_scheduler', f'param_scheduler: {name}', kind)
-    exp.note('warmup_epochs', f'{name}.warmup_epochs (converted to optimizer steps)', epochs)
-    return dict(type=name, warmup_epochs=epochs)
-
-
-def _check_kwargs(kwargs: Dict[str, Any], alias: str, kind) -> None:
-    for key in kwargs:
-        if key in ('eta_min', 'min_lr'):
-            raise ConfigError(f'trainer.lr_scheduler_kwargs.{key}: the lower LR limit is '
-                              f'trainer.min_lr; set min_lr instead')
-        if key not in SCHEDULER_KWARGS[alias]:
-            allowed = SCHEDULER_KWARGS[alias]
-            raise ConfigError(f'trainer.lr_scheduler_kwargs: {key!r} is not an argument of '
-                              f'{kind}{did_you_mean(key, allowed)}; valid: {", ".join(allowed)}')
-    for key in ('T_max', 'T_0'):
-        value = kwargs.get(key)
-        if key in kwargs and (isinstance(value, bool) or not isinstance(value, (int, float))
-                              or value <= 0):
-            raise ConfigError(f'trainer.lr_scheduler_kwargs.{key}: expected a number of epochs '
-                              f'> 0, got {value!r}')
-
-
-def _main_entry(exp: Expansion) -> Optional[dict]:
-    kind = exp.value('lr_scheduler')
-    if kind in (None, _MISSING):
-        exp.notes.append('trainer.lr_scheduler = None -> constant learning rate')
-        return None
-    alias = LR_SCHEDULER_ALIASES.get(str(kind).lower())
-    if alias is None:
-        raise ConfigError(f'trainer.lr_scheduler: {kind!r} is not one of '
-                          f'{", ".join(LR_SCHEDULER_ALIASES)}'
-                          f'{did_you_mean(str(kind).lower(), LR_SCHEDULER_ALIASES)}')
-    kwargs = dict(exp.value('lr_scheduler_kwargs') or {})
-    _check_kwargs(kwargs, alias, kind)
-    min_lr = exp.value('min_lr')
-    min_lr = 0.0 if min_lr is _MISSING else min_lr
-    if alias == 'cosine':
-        t_max = kwargs.get('T_max', exp.cfg['train_cfg']['max_epochs'])
-        entry = dict(type='CosineAnnealingLR', T_max=t_max, eta_min=min_lr, by_epoch=True,
-                     convert_to_iter_based=True)
-        exp.note('lr_scheduler', f'param_scheduler: CosineAnnealingLR(T_max={t_max} epochs'
-                                 f'{"" if "T_max" in kwargs else " = max_epochs"}, in steps)',
-                 kind)
-    elif alias == 'cosine_restarts':
-        if 'T_0' not in kwargs:
-            raise ConfigError(f'trainer.lr_scheduler_kwargs: {kind} needs T_0 (epochs of the '
-                              f'first cycle), e.g. lr_scheduler_kwargs: {{T_0: 50, T_mult: 2}}')
-        entry = dict(type='CosineWarmRestartsLR', T_0=kwargs['T_0'],
-                     T_mult=kwargs.get('T_mult', 1), eta_min=min_lr, by_epoch=True,
-                     convert_to_iter_based=True)
-        exp.note('lr_scheduler', 'param_scheduler: CosineWarmRestartsLR (T_0 in epochs, in '
-                                 'steps)', kind)
-    else:
-        entry = _plateau_entry(kwargs, min_lr)
-        exp.note('lr_scheduler', 'param_scheduler: PlateauLR (steps after each validation '
-                                 'on weighted_mae; stops below min_lr)', kind)
-    exp.note('min_lr', 'PlateauLR.stop_lr' if alias == 'plateau' else
-             f'{entry["type"]}.eta_min', min_lr)
-    return entry
-
-
-def _plateau_entry(kwargs: Dict[str, Any], min_lr) -> dict:
-    renames = {'mode': 'rule', 'threshold_mode': 'threshold_rule'}
-    entry = dict(type='PlateauLR', monitor='weighted_mae', factor=0.1, patience=10,
-                 stop_lr=min_lr)
-    for key, value in kwargs.items():
-        key = renames.get(key, key)
-        if key == 'rule':
-            value = {'min': 'less', 'max': 'greater'}.get(str(value).lower(), value)
-        entry[key] = value
-    return entry
-
-
-def _schedule(exp: Expansion) -> None:
-    explicit = [k for k in SCHEDULE_KEYS if exp.explicit(k)]
-    if exp.cfg.get('param_scheduler') is not None:
-        if explicit:
-            raise ConfigError(f'trainer.{explicit[0]}={exp.given[explicit[0]]!r} conflicts '
-                              f'with param_scheduler; describe the schedule in one place only '
-                              f'(the trainer section or param_scheduler)')
-        if exp.use_defaults:
-            exp.notes.append('trainer.warmup_scheduler/lr_scheduler: reference defaults not '
-                             'used, param_scheduler is set')
-        return
-    if not (exp.use_defaults or explicit):
-        return
-    entries = [e for e in (_warmup_entry(exp), _main_entry(exp)) if e is not None]
-    if entries:
-        exp.cfg['param_scheduler'] = entries
-
-
 # -------------------------------------------------------------------------------- hooks
 def _hook(exp: Expansion, name: str, hook_type: str, field: str, key: str) -> None:
     value = exp.value(key)
@@ -528,7 +317,7 @@ def _expand(cfg: Dict[str, Any]) -> Expansion:
     _loss(exp)
     _optimizer(exp)
     _grad_clip(exp)
-    _schedule(exp)
+    expand_schedule(exp)
     _hooks(exp)
     return exp
 
