@@ -20,7 +20,7 @@ save
 load (the file was just written, so it comes from the page cache)
   * ``trainkit load_checkpoint`` — ``torch.load(weights_only=True)`` plus format checks;
   * ``torch.load(weights_only=True)`` and ``torch.load(weights_only=False)``;
-  * ``trainkit resume (Runner._resume_from)`` — load and apply to model, optimizer, schedule,
+  * ``trainkit resume (run_state.resume_from)`` — load and apply to model, optimizer, schedule,
     hooks, RNG — next to ``torch.load + load_state_dict`` of model and optimizer by hand.
 
 Sizes: the trainkit file, the plain ``torch.save`` file, and the sum of the tensors' bytes.
@@ -121,6 +121,7 @@ def save_variants(runner, work_dir: str) -> Dict[str, Callable[[], object]]:
 
 def load_variants(runner, work_dir: str) -> Dict[str, Callable[[], object]]:
     from trainkit import checkpoint as ckpt
+    from trainkit.run_state import resume_from
     path = os.path.join(work_dir, 'bench_last.pt')
     plain = os.path.join(work_dir, 'plain.pt')
     model, optimizer = runner.unwrapped_model, runner.optim_wrapper.optimizer
@@ -136,7 +137,7 @@ def load_variants(runner, work_dir: str) -> Dict[str, Callable[[], object]]:
         'trainkit load_checkpoint': lambda: ckpt.load_checkpoint(path),
         'torch.load(weights_only=True)': lambda: torch.load(plain, weights_only=True),
         'torch.load(weights_only=False)': lambda: torch.load(plain, weights_only=False),
-        'trainkit resume (Runner._resume_from)': lambda: runner._resume_from(path),
+        'trainkit resume (run_state.resume_from)': lambda: resume_from(runner, path),
         'torch.load + load_state_dict of model, optimizer, EMA': by_hand,
     }
 

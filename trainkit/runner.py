@@ -20,28 +20,23 @@ The loop, its hook points and what a hook may touch are described in
 import errno
 import logging
 import math
-import os
 import random
-import time
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
-from . import checkpoint as ckpt
+from . import run_state
 from .data import build_dataloader, check_loss_targets
 from .dist import all_reduce_sum, broadcast_object, init_distributed
-from .errors import CheckpointError, ConfigError, DataError, TrainkitError, WorkDirError
+from .errors import ConfigError, DataError, TrainkitError, WorkDirError
 from .hooks.hook import HOOK_POINTS, Hook
 from .optim import OptimWrapper, build_optim_wrapper, build_param_schedule, scale_lr
 from .optim.freeze import count_trainable, freeze_except
 from .registry import LOSSES, METRICS, lookup
-from .rng import capture_rng, restore_rng, seed_everything
+from .rng import seed_everything
 from .run_log import RunLog
-from .work_dir import archive_previous_run
-
-from . import __version__
-
+from .work_dir import keep_previous_run, prepare_work_dir, save_config
 
 # a full disk, a quota, a read-only file system: a run stopped by these can be resumed
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
@@ -215,10 +210,10 @@ class Runner:
     # --------------------------------------------------------------------------- the loop
     def train(self) -> nn.Module:
         """Run ``max_epochs`` epochs (from the resumed epoch); return the trained model."""
-        self._prepare_work_dir()
+        prepare_work_dir(self)
         self._load_checkpoint_once()
-        self._keep_previous_run()
-        self._save_config()  # after loading: a refused checkpoint leaves the work dir as it was
+        keep_previous_run(self)
+        save_config(self)  # after loading: a refused checkpoint leaves the work dir as it was
         self._hooks_at = {point: [h for h in self.hooks if h.implements(point)]
                           for point in HOOK_POINTS}
         try:
@@ -399,118 +394,18 @@ class Runner:
         return self.stop_reason is not None
 
     # ----------------------------------------------------------------- files and checkpoints
-    def _prepare_work_dir(self) -> None:
-        if not self.is_main:
-            return
-        try:
-            os.makedirs(self.work_dir, exist_ok=True)
-            probe = os.path.join(self.work_dir, f'.write-test-{os.getpid()}')
-            with open(probe, 'w') as f:
-                f.write('ok')
-            os.remove(probe)
-        except OSError as err:
-            raise WorkDirError(f'work_dir {self.work_dir!r} is not writable: {err.strerror}; '
-                               f'choose another with --work-dir') from None
-
-    def _keep_previous_run(self) -> None:
-        """A fresh run in the work dir of an earlier one moves that run's files aside first."""
-        if self.resume or not self.is_main:
-            return
-        moved_to = archive_previous_run(self.work_dir, self.run_name)
-        if moved_to:
-            self.log.info(f'{self.work_dir} held an earlier run of {self.run_name}: its '
-                          f'checkpoints and logs were moved to {moved_to} (use --resume to '
-                          f'continue a run instead of starting over)')
-
-    def _save_config(self) -> None:
-        if self.is_main and self.cfg_text:
-            with open(os.path.join(self.work_dir, f'{self.run_name}_config.py'), 'w',
-                      encoding='utf-8') as f:
-                f.write(self.cfg_text)
-
     def checkpoint_state(self, extra_meta: Optional[dict] = None) -> Dict[str, Any]:
-        """The full state at the end of the current epoch (see :mod:`trainkit.checkpoint`)."""
-        meta = {'epoch': self.epoch + 1, 'step': self.step, 'iter': self.iter,
-                'run_name': self.run_name, 'data_seed': self.data_seed,
-                'saved_at': time.strftime('%Y-%m-%d %H:%M:%S'), 'trainkit_version': __version__,
-                'torch_version': str(torch.__version__), 'world_size': self.world_size,
-                'stop_reason': self.stop_reason,
-                'optimizer': type(self.optim_wrapper.optimizer).__name__}
-        meta.update(extra_meta or {})
-        return {
-            ckpt.KEY_VERSION: ckpt.CHECKPOINT_VERSION,
-            ckpt.KEY_META: meta,
-            ckpt.KEY_MODEL: self.unwrapped_model.state_dict(),
-            ckpt.KEY_OPTIMIZER: self.optim_wrapper.state_dict(),
-            ckpt.KEY_SCHEDULE: self.schedule.state_dict(),
-            ckpt.KEY_HOOKS: {hook.name: hook.state_dict() for hook in self.hooks},
-            ckpt.KEY_RNG: capture_rng(),
-            ckpt.KEY_LOG: self.log.state_dict(),
-            ckpt.KEY_CONFIG: self.cfg_text,
-        }
-
-    def _resume_path(self) -> str:
-        if isinstance(self.resume, str):
-            return self.resume
-        if self.ckpt_file:
-            return self.ckpt_file
-        path = os.path.join(self.work_dir, f'{self.run_name}_last.pt')
-        if not os.path.isfile(path):
-            raise CheckpointError(f'resume: there is no checkpoint to resume from: {path} does '
-                                  f'not exist (run_name={self.run_name!r}, work_dir='
-                                  f'{self.work_dir!r}); start without --resume or give the file')
-        return path
+        """The full state at the end of the current epoch (see :mod:`trainkit.run_state`)."""
+        return run_state.full_state(self, extra_meta)
 
     def _load_checkpoint_once(self) -> None:
         """Resume or load weights as configured, once (by ``val()`` or ``train()``)."""
         if not self._checkpoint_loaded:
-            self._load_checkpoint()
+            if self.resume:
+                run_state.resume_from(self, run_state.resume_path(self))
+            elif self.ckpt_file:
+                run_state.load_weights(self, self.ckpt_file)
             self._checkpoint_loaded = True
-
-    def _load_checkpoint(self) -> None:
-        if self.resume:
-            self._resume_from(self._resume_path())
-        elif self.ckpt_file:
-            self._load_weights(self.ckpt_file)
-
-    def _resume_from(self, path: str) -> None:
-        state = ckpt.load_checkpoint(path)
-        self.resumed_from = path
-        ckpt.load_model_weights(self.unwrapped_model, state[ckpt.KEY_MODEL], path, strict=True)
-        ckpt.check_optimizer_fits(state[ckpt.KEY_OPTIMIZER], self.optim_wrapper.optimizer,
-                                  state[ckpt.KEY_META].get('optimizer'), path)
-        try:
-            self.optim_wrapper.load_state_dict(state[ckpt.KEY_OPTIMIZER])
-        except (ValueError, KeyError) as err:
-            raise CheckpointError(f'{path}: the optimizer state does not fit this config '
-                                  f'({err}); resume with the config the run was started with')
-        self.schedule.load_state_dict(state[ckpt.KEY_SCHEDULE])
-        saved_hooks = state.get(ckpt.KEY_HOOKS, {})
-        for hook in self.hooks:
-            if hook.name in saved_hooks:
-                hook.load_state_dict(saved_hooks[hook.name])
-        restore_rng(state[ckpt.KEY_RNG])
-        meta = state[ckpt.KEY_META]
-        self.epoch = self.start_epoch = int(meta['epoch'])
-        self.step, self.iter = int(meta['step']), int(meta['iter'])
-        self.data_seed = int(meta.get('data_seed', self.data_seed))
-        self.log.load_state_dict(state.get(ckpt.KEY_LOG, {}))
-        self.stop_reason = meta.get('stop_reason')
-        done = (f'; the run had already stopped ({self.stop_reason})' if self.stop_reason else
-                f'; all {self.max_epochs} epochs were done (raise train_cfg.max_epochs to '
-                f'train on)' if self.epoch >= self.max_epochs else '')
-        self.log.info(f'Resumed from {path}: epoch {self.epoch} done, step {self.step}' +
-                      (f'{done}, so there is nothing left to train' if done else ''))
-
-    def _load_weights(self, path: str) -> None:
-        state = ckpt.load_checkpoint(path, require_trainkit=False)
-        weights = (self.load_ema and ckpt.ema_weights(state)) or state[ckpt.KEY_MODEL]
-        kind = 'EMA weights' if weights is not state[ckpt.KEY_MODEL] else 'weights'
-        report = ckpt.load_model_weights(self.unwrapped_model, weights, path,
-                                         strict=self.load_strict)
-        skipped = sum(len(v) for v in report.values())
-        self.log.info(f'Loaded {kind} from {path} (training starts from epoch 0)' +
-                      (f'; not loaded: {report}' if skipped else ''))
 
     def _log_start(self) -> None:
         self.log.info(

@@ -1,4 +1,5 @@
-"""Keep an earlier run's files when a new run starts in the same work dir.
+"""The work directory: create it and check it is writable, keep an earlier run's files when a
+new run starts there, save the resolved config.
 
 A fresh run (not ``--resume``) whose work dir already holds ``{run_name}_last.pt`` would
 overwrite that run's checkpoints at the end of its first epoch and append to its logs. Instead,
@@ -18,6 +19,8 @@ import os
 import re
 import time
 from typing import List, Optional
+
+from .errors import WorkDirError
 
 ARCHIVE_DIR = 'previous'
 
@@ -46,3 +49,37 @@ def archive_previous_run(work_dir: str, run_name: str) -> Optional[str]:
     for name in names:  # a rename within one file system: nothing is copied or rewritten
         os.replace(os.path.join(work_dir, name), os.path.join(target, name))
     return target
+
+
+def prepare_work_dir(runner) -> None:
+    """Create the work dir and check it can be written (rank 0 only)."""
+    if not runner.is_main:
+        return
+    try:
+        os.makedirs(runner.work_dir, exist_ok=True)
+        probe = os.path.join(runner.work_dir, f'.write-test-{os.getpid()}')
+        with open(probe, 'w') as f:
+            f.write('ok')
+        os.remove(probe)
+    except OSError as err:
+        raise WorkDirError(f'work_dir {runner.work_dir!r} is not writable: {err.strerror}; '
+                           f'choose another with --work-dir') from None
+
+
+def keep_previous_run(runner) -> None:
+    """A fresh run in the work dir of an earlier one moves that run's files aside first."""
+    if runner.resume or not runner.is_main:
+        return
+    moved_to = archive_previous_run(runner.work_dir, runner.run_name)
+    if moved_to:
+        runner.log.info(f'{runner.work_dir} held an earlier run of {runner.run_name}: its '
+                      f'checkpoints and logs were moved to {moved_to} (use --resume to '
+                      f'continue a run instead of starting over)')
+
+
+def save_config(runner) -> None:
+    """Write the resolved config as ``{run_name}_config.py`` (rank 0 only)."""
+    if runner.is_main and runner.cfg_text:
+        with open(os.path.join(runner.work_dir, f'{runner.run_name}_config.py'), 'w',
+                  encoding='utf-8') as f:
+            f.write(runner.cfg_text)
