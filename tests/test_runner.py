@@ -50,6 +50,17 @@ def test_log_rows_and_json_lines(tiny_cfg):
     assert f'{val[-1]["y_mae"]:.2e}/{val[-1]["y_rmse"]:.2e}' in text
 
 
+def test_console_labels_validation_columns_once(tiny_cfg, capsys):
+    run(tiny_cfg)
+    out = capsys.readouterr().out
+    text = open(os.path.join(tiny_cfg['work_dir'], 'loss.log')).read()
+    header = re.compile(r'^Valid +Epoch +Y MAE/RMSE +weighted_mae +loss$', re.M)
+    # the screen names the validation columns once; the file before each of the 4 validations
+    assert len(header.findall(out)) == 1 and len(header.findall(text)) == 4
+    assert out.index('Valid ') < out.index('    1/4 ', out.index('Valid '))
+    assert len(re.findall(r'^Valid +1/4 ', out, re.M)) == 1
+
+
 def test_val_alone_matches_training_validation(tiny_cfg):
     runner = run(tiny_cfg)
     again = runner.val()

@@ -88,9 +88,11 @@ class LoggerHook(Hook):
         self._term_names: List[str] = []
         self._train_metrics = None
         self._epoch_start = time.time()
+        self._val_header_on_console = False
 
     # -- set-up ----------------------------------------------------------------------------
     def before_run(self, runner) -> None:
+        self._val_header_on_console = False
         json_path = os.path.join(runner.work_dir, self.json_file) if self.json_file else None
         runner.log.attach(os.path.join(runner.work_dir, self.log_file), json_path)
         if runner.metrics is not None:
@@ -184,7 +186,10 @@ class LoggerHook(Hook):
         cols = ''.join(_pair(get(f'{t}_mae'), get(f'{t}_rmse')).rjust(20) for t in targets) + \
             ''.join(_num(metrics[k], 14) for k in extra)
         tag = runner.val_tag or 'Valid'
-        runner.log.text(f'{"Valid":<6}{"Epoch":>9}{header}', console=False)
+        # the file repeats the header before every validation; the console shows it once
+        runner.log.text(f'{"Valid":<6}{"Epoch":>9}{header}',
+                        console=not self._val_header_on_console)
+        self._val_header_on_console = True
         runner.log.text(f'{tag:<6}{runner.epoch + 1:>5}/{runner.max_epochs:<3}{cols}')
         runner.log.record({'kind': 'val', 'epoch': runner.epoch + 1, 'step': runner.step,
                            'ema': runner.val_tag == 'EMA', 'time': time.time(), **metrics})
