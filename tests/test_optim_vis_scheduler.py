@@ -104,3 +104,11 @@ def test_epochs_option_and_bad_iters(tmp_path, outputs, capsys):
     assert short == outputs['rows'][:2 * ITERS]       # the same schedule, cut at 2 epochs
     assert vis_scheduler.main([str(outputs['config']), '--iters-per-epoch', '0']) == 2
     assert '--iters-per-epoch: expected >= 1' in capsys.readouterr().err
+
+
+def test_mistyped_required_option_is_named(outputs, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        vis_scheduler.main([str(outputs['config']), '--iter-per-epoch', '10'])
+    assert exit_info.value.code == 2
+    assert "required: --iters-per-epoch — did you mean '--iters-per-epoch' (not " \
+           "--iter-per-epoch)?" in capsys.readouterr().err

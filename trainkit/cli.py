@@ -11,21 +11,36 @@ class ArgumentParser(argparse.ArgumentParser):
     """``argparse.ArgumentParser`` that suggests the option a mistyped one was meant to be.
 
     ``tools/train.py cfg.py --resme`` exits with code 2 and ``unrecognized arguments: --resme
-    — did you mean '--resume'?``.
+    — did you mean '--resume'?``; a typo in a required option
+    (``vis_scheduler.py cfg.py --iter-per-epoch 10``) gets the same hint beside "required".
     """
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def _unknown_options(self, words):
+        options = [s for action in self._actions for s in action.option_strings]
+        return [w for w in words if w.startswith('-') and
+                not any(o.startswith(w.split('=')[0]) for o in options)], options
 
     def error(self, message: str):
         prefix = 'unrecognized arguments: '
         if message.startswith(prefix):
-            options = [s for action in self._actions for s in action.option_strings]
-            words = [w.split('=')[0] for w in message[len(prefix):].split() if w.startswith('-')]
-            hints = [(word, close_matches(word, options, n=1)) for word in words]
-            hints = [(word, found[0]) for word, found in hints if found]
-            if len(hints) == 1:
-                message += f' — did you mean {hints[0][1]!r}?'
-            elif hints:
-                message += ' — did you mean ' + ', '.join(
-                    f'{meant!r} (for {word})' for word, meant in hints) + '?'
+            words = message[len(prefix):].split()
+        elif message.startswith('the following arguments are required'):
+            words = getattr(self, '_argv', [])
+        else:
+            words = []
+        unknown, options = self._unknown_options(words)
+        hints = [(word, close_matches(word.split('=')[0], options, n=1)) for word in unknown]
+        hints = [(word.split('=')[0], found[0]) for word, found in hints if found]
+        if len(hints) == 1:
+            message += f' — did you mean {hints[0][1]!r}' + (
+                '?' if message.startswith(prefix) else f' (not {hints[0][0]})?')
+        elif hints:
+            message += ' — did you mean ' + ', '.join(
+                f'{meant!r} (for {word})' for word, meant in hints) + '?'
         super().error(message)
 
 
