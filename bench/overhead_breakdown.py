@@ -33,7 +33,6 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import _common  # noqa: F401
 from _common import environment_lines, table
@@ -58,10 +57,13 @@ def per_call(fns, number: int, rounds: int):
     return best
 
 
-def once(fn, rounds: int):
-    """Best and median seconds of single calls (for millisecond-scale, I/O-bound pieces)."""
+def once(fn, rounds: int, setup=None):
+    """Best and median seconds of single calls (for millisecond-scale, I/O-bound pieces);
+    ``setup`` runs untimed before each call."""
     times = []
     for _ in range(rounds):
+        if setup is not None:
+            setup()
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -340,9 +342,10 @@ def piece_rows(p: Pieces, number: int, rounds: int):
     # 9. per-row and per-epoch work (millisecond scale: single calls)
     rows_once = []
 
-    def add_once(piece, per, every, now, minimal=None, proposed=None, note='', n=rounds * 3):
+    def add_once(piece, per, every, now, minimal=None, proposed=None, note='', n=rounds * 3,
+                 now_setup=None):
         try:
-            now_t = once(now, n)
+            now_t = once(now, n, now_setup)
             min_t = once(minimal, n) if minimal else None
             prop_t = once(proposed, n) if proposed else None
         except Exception as err:
@@ -359,33 +362,29 @@ def piece_rows(p: Pieces, number: int, rounds: int):
         add_once('LoggerHook.after_train_epoch (epoch row)', 'epoch', ITERS_PER_EPOCH,
                  lambda: logger.after_train_epoch(runner))
     from trainkit import checkpoint as ckpt
+    from trainkit.checkpoint_writer import BackgroundWriter
     state = runner.checkpoint_state({'monitor': 'weighted_mae', 'value': None})
     data = ckpt.serialize(state)
     path = os.path.join(p.work_dir, 'bench_piece.pt')
     plain_path = path + '.plain'
-    pool = ThreadPoolExecutor(1)
+    writer = BackgroundWriter()
 
     def plain_write():
         with open(plain_path, 'wb') as f:
             f.write(data)
 
-    def background_write():
-        future = pool.submit(ckpt.atomic_write, path, data)
-        return future
-
     add_once('Runner.checkpoint_state', 'epoch', ITERS_PER_EPOCH,
              lambda: runner.checkpoint_state({'monitor': 'weighted_mae', 'value': None}))
     add_once('checkpoint.serialize (torch.save to bytes)', 'epoch', ITERS_PER_EPOCH,
              lambda: ckpt.serialize(state), note=f'{len(data) / 1e3:.0f} kB')
-    futures = []
-    add_once('checkpoint.atomic_write (write, fsync, rename, fsync dir)', 'epoch',
-             ITERS_PER_EPOCH, lambda: ckpt.atomic_write(path, data), minimal=plain_write,
-             proposed=lambda: futures.append(background_write()),
-             note='minimal: open/write without fsync (what MMEngine and Lightning do); '
-                  'proposed: hand the same atomic_write to a 1-thread executor')
-    for future in futures:
-        future.result()
-    pool.shutdown()
+    add_once('checkpoint write on the training thread', 'epoch', ITERS_PER_EPOCH,
+             lambda: writer.submit([(path, data)]), now_setup=writer.wait,
+             minimal=plain_write, proposed=lambda: ckpt.atomic_write(path, data),
+             note='now: BackgroundWriter.submit, atomic_write (write, fsync, rename, fsync '
+                  'dir) on a thread; minimal: open/write without fsync (what MMEngine and '
+                  'Lightning do); "proposed" here is the former atomic_write on the '
+                  'training thread')
+    writer.wait()
     return out, rows_once
 
 
@@ -429,7 +428,9 @@ IN_LOOP = (('trainkit.hooks.nan_guard', 'NanGuardHook', 'before_backward'),
            ('trainkit.hooks.checkpoint', 'CheckpointHook', 'after_train_epoch'),
            ('trainkit.runner', 'Runner', 'checkpoint_state'),
            ('trainkit.hooks.checkpoint', None, 'serialize'),
-           ('trainkit.hooks.checkpoint', None, 'atomic_write'))
+           ('trainkit.checkpoint_writer', 'BackgroundWriter', 'submit'),
+           ('trainkit.checkpoint_writer', 'BackgroundWriter', 'wait'),
+           ('trainkit.checkpoint_writer', None, 'atomic_write'))
 
 
 def in_loop(job, repeats: int):
@@ -451,6 +452,8 @@ def in_loop(job, repeats: int):
         owner = importlib.import_module(module_name)
         owner = getattr(owner, cls_name) if cls_name else owner
         name = f'{cls_name}.{attr}' if cls_name else f'checkpoint.{attr}'
+        if module_name == 'trainkit.checkpoint_writer' and cls_name is None:
+            name += ' (writer thread, beside training)'
         patched.append((owner, attr, getattr(owner, attr)))
         setattr(owner, attr, timed(name, getattr(owner, attr)))
     best, counts = {}, {}

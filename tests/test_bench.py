@@ -107,7 +107,8 @@ def test_breakdown_measures_every_piece_it_names():
     loop = _table(text, 'piece (default hooks; nested calls are inside their caller)')
     assert {r['piece (default hooks; nested calls are inside their caller)'] for r in loop} >= {
         'NanGuardHook.before_backward', 'LoggerHook.after_train_iter', 'LoggerHook._train_row',
-        'CheckpointHook.after_train_epoch', 'checkpoint.serialize', 'checkpoint.atomic_write'}
+        'CheckpointHook.after_train_epoch', 'checkpoint.serialize', 'BackgroundWriter.submit',
+        'BackgroundWriter.wait', 'checkpoint.atomic_write (writer thread, beside training)'}
     assert all(int(r['calls'].replace(',', '')) > 0 for r in loop)
 
 

@@ -217,11 +217,7 @@ class Runner:
         self._hooks_at = {point: [h for h in self.hooks if h.implements(point)]
                           for point in HOOK_POINTS}
         try:
-            self._call('before_run')
-            self._log_start()
-            while self.epoch < self.max_epochs and self.stop_reason is None:
-                self._run_epoch()
-            self._call('after_run')
+            self._run_loop()
         except TrainkitError as err:
             self.log.info(f'Stopped with an error: {err}', console=False)
             raise
@@ -234,6 +230,17 @@ class Runner:
         finally:
             self.log.close()
         return self.unwrapped_model
+
+    def _run_loop(self) -> None:
+        try:
+            self._call('before_run')
+            self._log_start()
+            while self.epoch < self.max_epochs and self.stop_reason is None:
+                self._run_epoch()
+            self._call('after_run')
+        except BaseException as err:
+            self._call('on_exception', err)
+            raise
 
     def _run_epoch(self) -> None:
         self.val_metrics = None

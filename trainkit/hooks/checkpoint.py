@@ -5,6 +5,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..checkpoint import atomic_write, serialize
+from ..checkpoint_writer import BackgroundWriter
 from ..errors import ConfigError
 from ..registry import HOOKS
 from ..suggest import did_you_mean
@@ -21,6 +22,13 @@ class CheckpointHook(Hook):
     Slot numbers carry no order: the best is found by value (the run reports it at the end).
     The best files are written before ``_last.pt``; both come from one serialization.
 
+    The state is serialized at the end of the epoch, on the training thread; with
+    ``async_write`` the files are then written (temp file, ``fsync``, rename) on a background
+    thread while the next epoch trains. The next checkpoint, the end of the run and an error or
+    Ctrl-C leaving the loop wait for that write; the last epoch's files are written before the
+    run reports its end. A failed write (a full disk) stops the run at the next checkpoint,
+    with the previous files intact.
+
     Args:
         best_k: how many best checkpoints to keep (an int >= 1, or None to keep none).
             Defaults to 1.
@@ -32,6 +40,8 @@ class CheckpointHook(Hook):
         save_last: write ``{run_name}_last.pt``. Defaults to True.
         interval: write ``_last.pt`` every this many epochs (and always at the last epoch).
             Defaults to 1.
+        async_write: write the files on a background thread (see above). Defaults to True;
+            False writes them before the next epoch starts.
 
     Config example::
 
@@ -42,7 +52,8 @@ class CheckpointHook(Hook):
     priority = 'LOW'
 
     def __init__(self, best_k: Optional[int] = 1, monitor: Optional[str] = None,
-                 rule: str = 'less', save_last: bool = True, interval: int = 1):
+                 rule: str = 'less', save_last: bool = True, interval: int = 1,
+                 async_write: bool = True):
         if best_k is not None and (isinstance(best_k, bool) or not isinstance(best_k, int) or
                                    best_k < 1):
             raise ConfigError(f'CheckpointHook.best_k: expected an int >= 1 (the number of best '
@@ -54,7 +65,11 @@ class CheckpointHook(Hook):
         if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
             raise ConfigError(f'CheckpointHook.interval: expected an int >= 1, got {interval!r}')
         self.best_k, self.monitor, self.rule = best_k, monitor, rule
-        self.save_last, self.interval = save_last, interval
+        if not isinstance(async_write, bool):
+            raise ConfigError(f'CheckpointHook.async_write: expected True or False, got '
+                              f'{async_write!r}')
+        self.save_last, self.interval, self.async_write = save_last, interval, async_write
+        self._writer = BackgroundWriter()
         self._heap: List[Tuple[float, int, int, float]] = []  # (key, epoch, slot, value)
 
     # -- best-k bookkeeping ----------------------------------------------------------------
@@ -148,12 +163,24 @@ class CheckpointHook(Hook):
         if not runner.is_main:
             return
         data = serialize(runner.checkpoint_state({'monitor': self.monitor, 'value': value}))
-        if slot is not None:
-            atomic_write(self.path(runner, slot), data)
+        writes = [(self.path(runner, slot), data)] if slot is not None else []
         if last_due:
-            atomic_write(self.path(runner, 'last'), data)
+            writes.append((self.path(runner, 'last'), data))
+        self._writer.submit(writes)
+        final = epoch >= runner.max_epochs or runner.stop_requested
+        if final or not self.async_write:
+            self._writer.wait()
+
+    def on_exception(self, runner, error: BaseException) -> None:
+        """Finish the write in flight, so the files on disk are whole before the error leaves."""
+        try:
+            self._writer.wait()
+        except Exception as write_error:  # the error leaving the loop is the one reported
+            runner.log.info(f'the checkpoint write in flight failed too: {write_error}',
+                            console=False)
 
     def after_run(self, runner) -> None:
+        self._writer.wait()
         best = self.best
         if best is None:
             return

@@ -22,6 +22,7 @@ points in place::
         after_train_epoch(runner)           # sees this epoch's metrics: runner.val_metrics
         runner.epoch += 1
     after_run(runner)
+    # an exception (an error, Ctrl-C) leaving any of the above: on_exception(runner, error)
 
 ``after_train_epoch`` runs after the epoch's validation and scheduler steps, so that early
 stopping, best checkpoints and logs see the final state of the epoch; the checkpoint hook
@@ -66,7 +67,7 @@ PRIORITIES = {
 
 HOOK_POINTS = ('before_run', 'before_train_epoch', 'before_train_iter', 'before_backward',
                'after_train_iter', 'before_val_epoch', 'after_val_epoch', 'after_train_epoch',
-               'after_run')
+               'after_run', 'on_exception')
 
 
 def priority_value(priority: Union[int, str]) -> int:
@@ -126,6 +127,10 @@ class Hook:
 
     def after_run(self, runner) -> None:
         """Once, when training ends (also after an early stop)."""
+
+    def on_exception(self, runner, error: BaseException) -> None:
+        """When an error or Ctrl-C leaves the loop, before it propagates: finish or clean up
+        (the checkpoint hook finishes its write in flight); do not raise."""
 
     def state_dict(self) -> Dict[str, Any]:
         """State saved in checkpoints (plain values and tensors only)."""
