@@ -193,3 +193,24 @@ def test_ctrl_c_says_how_to_continue_and_resuming_a_finished_run_says_it_is_done
     assert train_main([str(config), '--resume']) == 0
     assert 'epoch 2 done, step 8; all 2 epochs were done (raise train_cfg.max_epochs to train ' \
            'on), so there is nothing left to train' in capsys.readouterr().out
+
+
+def test_rng_states_round_trip_through_a_safe_checkpoint_and_the_older_tuple_form(tmp_path):
+    import random
+
+    import numpy as np
+    import torch
+
+    from trainkit.checkpoint import atomic_write, serialize
+    from trainkit.rng import capture_rng, restore_rng
+    random.seed(3), np.random.seed(3), torch.manual_seed(3)
+    state = capture_rng()
+    path = str(tmp_path / 'rng.pt')
+    atomic_write(path, serialize({'rng': state}))
+    draws = (random.random(), np.random.rand(), torch.rand(1).item())
+    restore_rng(torch.load(path, weights_only=True)['rng'])
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == draws
+    older = dict(state, python=(state['python'][0], tuple(state['python'][1].tolist()),
+                                state['python'][2]))
+    restore_rng(older)  # checkpoints written before the words became a tensor
+    assert random.random() == draws[0]

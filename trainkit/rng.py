@@ -26,8 +26,10 @@ def seed_everything(seed: Optional[int], deterministic: bool = False) -> None:
 def capture_rng() -> Dict[str, Any]:
     """The state of every generator, as tensors and plain values (``weights_only``-safe)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
     state = {
-        'python': random.getstate(),
+        # the 625 words as one tensor: pickled as one record, not 625 ints
+        'python': (version, torch.tensor(internal, dtype=torch.int64), gauss),
         'numpy': {'kind': kind, 'keys': torch.from_numpy(keys.astype(np.int64)), 'pos': int(pos),
                   'has_gauss': int(has_gauss), 'cached_gaussian': float(cached)},
         'torch': torch.get_rng_state(),
@@ -40,7 +42,9 @@ def capture_rng() -> Dict[str, Any]:
 def restore_rng(state: Dict[str, Any]) -> None:
     """Undo :func:`capture_rng`."""
     version, internal, gauss = state['python']
-    random.setstate((version, tuple(internal), gauss))
+    if torch.is_tensor(internal):
+        internal = internal.tolist()
+    random.setstate((version, tuple(internal), gauss))  # a tuple of ints in older checkpoints
     npy = state['numpy']
     np.random.set_state((npy['kind'], npy['keys'].numpy().astype(np.uint32), npy['pos'],
                          npy['has_gauss'], npy['cached_gaussian']))
