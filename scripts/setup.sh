@@ -13,7 +13,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 pip_install() {
-  # pip's own exit status decides; only its noise about the install location is dropped
+  # pip's own exit status decides; on failure its whole output is shown
   local log
   log=$(mktemp)
   if ! "$VENV/bin/python" -m pip install --quiet "$@" >"$log" 2>&1; then
@@ -22,7 +22,9 @@ pip_install() {
     echo "setup.sh: pip install $* failed" >&2
     exit 1
   fi
-  grep -v '^WARNING: Location' "$log" || true
+  # on success keep pip's own warnings and errors (e.g. dependency conflicts), not the build
+  # backend's notes (setuptools' editable-install banner)
+  grep -E '^(WARNING|ERROR)' "$log" | grep -v '^WARNING: Location' || true
   rm -f "$log"
 }
 pip_install --upgrade pip
