@@ -54,7 +54,10 @@ class CrashAfterEpoch(Hook):
 
     def after_train_epoch(self, runner):
         if runner.epoch + 1 == self.epoch:
-            raise Crash(f'simulated crash after epoch {self.epoch}')
+            raise self.error()
+
+    def error(self) -> BaseException:
+        return Crash(f'simulated crash after epoch {self.epoch}')
 
 
 @HOOKS.register_module(force=True)
@@ -100,15 +103,21 @@ class FakeRunner:
         self.stop_reason = reason
 
 
+def first_stop_epoch(hook, series):
+    """Feed per-epoch metric dicts to an early-stopping hook; the 1-based epoch at which it
+    requests a stop, or None."""
+    runner = FakeRunner()
+    for epoch, metrics in enumerate(series, 1):
+        runner.val_metrics = metrics
+        hook.after_train_epoch(runner)
+        if runner.stop_reason:
+            return epoch
+    return None
+
+
 @HOOKS.register_module(force=True)
-class InterruptAfterEpoch(Hook):
+class InterruptAfterEpoch(CrashAfterEpoch):
     """Raise KeyboardInterrupt (Ctrl-C) after the checkpoint of epoch ``epoch`` is written."""
 
-    priority = 'LOWEST'
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def after_train_epoch(self, runner):
-        if runner.epoch + 1 == self.epoch:
-            raise KeyboardInterrupt
+    def error(self) -> BaseException:
+        return KeyboardInterrupt()

@@ -1,21 +1,14 @@
 """Early stopping rules of the reference trainer, as data."""
 import pytest
 
-from components import FakeRunner
+from components import FakeRunner, first_stop_epoch
 from trainkit.errors import ConfigError
 from trainkit.hooks.early_stopping import EarlyStoppingHook
 
 
 def stop_epoch(series, early_stoppings, mode='and'):
     """Feed per-epoch metric dicts; return the 1-based epoch at which a stop is requested."""
-    hook = EarlyStoppingHook(early_stoppings, mode)
-    runner = FakeRunner()
-    for epoch, metrics in enumerate(series, 1):
-        runner.val_metrics = metrics
-        hook.after_train_epoch(runner)
-        if runner.stop_reason:
-            return epoch
-    return None
+    return first_stop_epoch(EarlyStoppingHook(early_stoppings, mode), series)
 
 
 def series(**values):
