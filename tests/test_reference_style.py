@@ -24,11 +24,12 @@ import pytorch_warmup
 import torch
 
 import components  # noqa: F401  (registers CrashAfterEpoch)
-from components import Crash, FakeRunner
+from components import Crash, first_stop_epoch
 from tools import train as train_tool
 from tools import vis_scheduler
 from trainkit.build import build_hooks, list_hooks, prepare_config
 from trainkit.checkpoint import load_checkpoint
+from trainkit.loss_and_metrics import build_loss
 from trainkit.config import load_config
 from trainkit.errors import ConfigError
 from trainkit.hooks.early_stopping import EarlyStoppingHook
@@ -243,7 +244,7 @@ def test_lossfn_names_and_weights(name, cls, elementwise):
     """L = 1 × l(Ê, E) + 1000 × l(F̂, F), l averaged over elements (errors below and above 1)."""
     loss = expand_reference_keys(dict(trainer=dict(
         lossfn=name, losses_weight=dict(energy=1.0, forces=1000.0))))['loss']
-    built = Runner._build_loss(loss)
+    built = build_loss(loss)
     assert type(built.lossfn) is cls
     energy_err, forces_err = [0.5, -2.0], [0.25, -0.75, 3.0, 1.5]
     preds = {'energy': torch.tensor(energy_err, dtype=torch.float64),
@@ -369,13 +370,7 @@ def stop_epoch(trainer_stoppings, mode, series):
         early_stopping_mode=mode)))
     [stopper] = build_hooks(cfg['custom_hooks'])
     assert isinstance(stopper, EarlyStoppingHook)
-    fake = FakeRunner()
-    for epoch, metrics in enumerate(series, 1):
-        fake.val_metrics = metrics
-        stopper.after_train_epoch(fake)
-        if fake.stop_reason:
-            return epoch
-    return None
+    return first_stop_epoch(stopper, series)
 
 
 def rows(**values):

@@ -46,6 +46,18 @@ class ShardSampler(Sampler):
         return len(self.indices)
 
 
+def move_batch(batch, device: torch.device):
+    """``batch`` (a tensor, or dicts, lists and tuples of them) with its tensors on ``device``;
+    other values are left as they are."""
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: move_batch(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_batch(v, device) for v in batch)
+    return batch
+
+
 def build_dataset(cfg: Dict[str, Any], where: str):
     """Build a dataset from ``dict(type=..., **kwargs)``."""
     kwargs = dict(cfg)

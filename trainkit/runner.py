@@ -27,13 +27,13 @@ import torch
 from torch import nn
 
 from . import run_state
-from .data import build_dataloader, check_loss_targets
+from .loss_and_metrics import build_loss, build_metrics
+from .data import build_dataloader, check_loss_targets, move_batch
 from .dist import all_reduce_sum, broadcast_object, init_distributed
 from .errors import ConfigError, DataError, TrainkitError, WorkDirError
 from .hooks.hook import HOOK_POINTS, Hook
 from .optim import OptimWrapper, build_optim_wrapper, build_param_schedule, scale_lr
 from .optim.freeze import count_trainable, freeze_except
-from .registry import LOSSES, METRICS, lookup
 from .rng import seed_everything
 from .run_log import RunLog
 from .work_dir import keep_previous_run, prepare_work_dir, save_config
@@ -105,10 +105,10 @@ class Runner:
         self._data_generator = torch.Generator()
         self.train_dataloader = self._loader(train_dataloader, 'train_dataloader', True)
         self.val_dataloader = self._loader(val_dataloader, 'val_dataloader', False)
-        self.loss = self._build_loss(loss)
+        self.loss = build_loss(loss)
         for where in ('train_dataloader', 'val_dataloader'):
             check_loss_targets(self.loss, getattr(self, where), where)
-        self.metrics = self._build_metrics(metrics)
+        self.metrics = build_metrics(metrics, self.loss)
         self.optim_wrapper = self._build_optim_wrapper(optim_wrapper)
         self._step_lr: Optional[float] = None
         self._schedule_per_step = True
@@ -167,24 +167,6 @@ class Runner:
             return spec
         return build_dataloader(spec, where, training=training, generator=self._data_generator,
                                 rank=self.rank, world_size=self.world_size, seed=self.data_seed)
-
-    @staticmethod
-    def _build_loss(loss):
-        if isinstance(loss, dict):
-            kwargs = dict(loss)
-            return lookup(LOSSES, kwargs.pop('type', 'WeightedLoss'), 'loss.type')(**kwargs)
-        return loss
-
-    def _build_metrics(self, metrics):
-        weights = getattr(self.loss, 'losses_weight', None)
-        if isinstance(metrics, dict):
-            kwargs = dict(metrics)
-            metrics = lookup(METRICS, kwargs.pop('type', 'ErrorMetrics'), 'metrics.type')(**kwargs)
-        elif metrics is None and weights:
-            metrics = lookup(METRICS, 'ErrorMetrics', 'metrics.type')()
-        if metrics is not None and hasattr(metrics, 'bind_loss_weights'):
-            metrics.bind_loss_weights(weights)
-        return metrics
 
     def _build_optim_wrapper(self, spec):
         if isinstance(spec, dict):
@@ -253,13 +235,13 @@ class Runner:
         self._plan_step()
         before_iter, before_backward, after_iter = (self._hooks_at[p] for p in (
             'before_train_iter', 'before_backward', 'after_train_iter'))
-        to_device = self._to_device if self.device.type != 'cpu' else None
+        on_device = self.device.type != 'cpu'  # on the CPU a batch stays as it is
         for batch_idx, batch in enumerate(self.train_dataloader):
             self.inner_iter = batch_idx
             for hook in before_iter:
                 hook.before_train_iter(self, batch_idx, batch)
-            if to_device is not None:
-                batch = to_device(batch)
+            if on_device:
+                batch = move_batch(batch, self.device)
             preds, losses = self._train_step(batch, before_backward)
             for hook in after_iter:
                 hook.after_train_iter(self, batch_idx, batch, preds, losses)
@@ -348,8 +330,10 @@ class Runner:
         if self.metrics is not None:
             self.metrics.reset()
         loss_total, loss_batches = torch.zeros((), dtype=torch.float64, device=self.device), 0
+        on_device = self.device.type != 'cpu'
         for batch in self.val_dataloader:
-            batch = self._to_device(batch)
+            if on_device:
+                batch = move_batch(batch, self.device)
             preds = model(batch)
             if self.metrics is not None:
                 self.metrics.update(preds, batch)
@@ -371,17 +355,6 @@ class Runner:
     def _call(self, point: str, *args) -> None:
         for hook in self._hooks_at[point]:
             getattr(hook, point)(self, *args)
-
-    def _to_device(self, batch):
-        if self.device.type == 'cpu':
-            return batch
-        if torch.is_tensor(batch):
-            return batch.to(self.device, non_blocking=True)
-        if isinstance(batch, dict):
-            return {k: self._to_device(v) for k, v in batch.items()}
-        if isinstance(batch, (list, tuple)):
-            return type(batch)(self._to_device(v) for v in batch)
-        return batch
 
     def _start_epoch_data(self) -> None:
         """Seed this epoch's shuffling from (data seed, epoch) only."""
