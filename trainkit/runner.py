@@ -27,11 +27,11 @@ import torch
 from torch import nn
 
 from . import run_state
-from .loss_and_metrics import build_loss, build_metrics
 from .data import build_dataloader, check_loss_targets, move_batch
 from .dist import all_reduce_sum, broadcast_object, init_distributed
 from .errors import ConfigError, DataError, TrainkitError, WorkDirError
 from .hooks.hook import HOOK_POINTS, Hook
+from .loss_and_metrics import build_loss, build_metrics
 from .optim import OptimWrapper, build_optim_wrapper, build_param_schedule, scale_lr
 from .optim.freeze import count_trainable, freeze_except
 from .rng import seed_everything
@@ -196,8 +196,7 @@ class Runner:
         self._load_checkpoint_once()
         keep_previous_run(self)
         save_config(self)  # after loading: a refused checkpoint leaves the work dir as it was
-        self._hooks_at = {point: [h for h in self.hooks if h.implements(point)]
-                          for point in HOOK_POINTS}
+        self._collect_hook_points()
         try:
             self._run_loop()
         except TrainkitError as err:
@@ -322,7 +321,7 @@ class Runner:
             raise ConfigError('val_dataloader: missing; runner.val() needs one')
         if not hasattr(self, '_hooks_at'):  # validating alone: load what the config names
             self._load_checkpoint_once()
-            self._hooks_at = {p: [h for h in self.hooks if h.implements(p)] for p in HOOK_POINTS}
+            self._collect_hook_points()
         self.val_model, self.val_tag = self.unwrapped_model, ''
         self._call('before_val_epoch')
         model, was_training = self.val_model, self.val_model.training
@@ -352,6 +351,11 @@ class Runner:
         return metrics
 
     # -------------------------------------------------------------------------- utilities
+    def _collect_hook_points(self) -> None:
+        """For each point, the hooks that implement it (so others are never called there)."""
+        self._hooks_at = {point: [h for h in self.hooks if h.implements(point)]
+                          for point in HOOK_POINTS}
+
     def _call(self, point: str, *args) -> None:
         for hook in self._hooks_at[point]:
             getattr(hook, point)(self, *args)

@@ -11,13 +11,14 @@
      --- Best Valid weighted_mae: 34.69
      --- Best Checkpoint: work_dirs/spice-v1/spice-v1_0.pt at Epoch 27
 
-Train rows come every ``log_steps`` optimizer steps with the LR that step used, the total
-loss, each loss term (when there are several) and the train MAE/RMSE of that batch; an ``Epoch`` row every ``log_epochs`` epochs with the epoch's mean
-losses; a ``Valid`` row per validation (marked ``EMA`` when the EMA weights were validated).
+Train rows come every ``log_steps`` optimizer steps with the LR that step used, the total loss,
+each loss term (when there are several) and the train MAE/RMSE of that batch; an ``Epoch`` row
+every ``log_epochs`` epochs with the epoch's mean losses; a ``Valid`` row per validation
+(marked ``EMA`` when the EMA weights were validated).
 The JSON-lines file holds the same numbers, one object per row, for programs. On a terminal a
 tqdm bar shows progress; otherwise rows are printed as plain lines. Between log steps the hook
 does no host sync and little work: it keeps the detached loss terms of each step in a list and
-folds them into the epoch sums (float64, on the device) every few hundred steps with one
+folds them into the epoch sums (float64, on the device) every 1,024 terms with one
 ``stack`` + ``sum``, instead of a ``stack`` and an add per step.
 """
 import copy
