@@ -86,7 +86,7 @@ def tensor_bytes(obj) -> int:
 
 
 def save_variants(runner, work_dir: str) -> Dict[str, Callable[[], object]]:
-    from trainkit import checkpoint as ckpt
+    from trainkit.checkpointing import format as ckpt
     from trainkit.hooks.checkpoint import CheckpointHook
 
     try:
@@ -120,8 +120,8 @@ def save_variants(runner, work_dir: str) -> Dict[str, Callable[[], object]]:
 
 
 def load_variants(runner, work_dir: str) -> Dict[str, Callable[[], object]]:
-    from trainkit import checkpoint as ckpt
-    from trainkit.run_state import resume_from
+    from trainkit.checkpointing import format as ckpt
+    from trainkit.checkpointing.checkpointer import resume_from
     path = os.path.join(work_dir, 'bench_last.pt')
     plain = os.path.join(work_dir, 'plain.pt')
     model, optimizer = runner.unwrapped_model, runner.optim_wrapper.optimizer

@@ -50,7 +50,7 @@ class FakeRunner:
 def build_variants(model: nn.Module) -> Dict[str, Callable[[], object]]:
     """name -> (update function, function returning the shadow tensors in parameter order)."""
     from mmengine.model import ExponentialMovingAverage as MMEMA
-    from trainkit.ema import ExponentialMovingAverage
+    from trainkit.optim.ema import ExponentialMovingAverage
     from trainkit.hooks.ema import EMAHook
 
     params = [p.detach() for p in model.parameters()]

@@ -5,8 +5,8 @@
     python bench/killtest.py --trials 20 --kills 3 --out killtest.md
     python bench/killtest.py --iter-delay 0.1   # slower iterations: more kills land mid-epoch
 
-Each trial is ``tests/helpers_reliability.run_trial`` (the same code CI runs a few times in
-``tests/test_crash_safety.py``): ``tools/train.py`` in a subprocess with the fault-injection
+Each trial is ``tests/support/reliability.run_trial`` (the same code CI runs a few times in
+``tests/checkpointing/test_crash_safety.py``): ``tools/train.py`` in a subprocess with the fault-injection
 plugin (checkpoint files written in slow chunks, a pause before the rename), at least one
 kill inside a checkpoint write, the others at random times. A trial passes when every resume
 exits 0 and the final ``_last.pt`` (model, EMA, optimizer, schedules, hooks, RNG, counters),
@@ -23,11 +23,11 @@ import time
 from typing import Dict, List
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, 'tests'), ROOT]
+sys.path.insert(0, ROOT)
 
-import helpers_reliability as h  # noqa: E402
+from tests.support import reliability as h  # noqa: E402
 
-# where a kill landed, from the ``@@`` marker the run printed last (helpers_reliability._where)
+# where a kill landed, from the ``@@`` marker the run printed last (tests.support.reliability._where)
 PLACES = (
     ('mid-write', 'inside a checkpoint write (temp file partly written)'),
     ('before-replace', 'temp file complete, before the rename'),

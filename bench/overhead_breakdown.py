@@ -185,7 +185,7 @@ class Pieces:
 
     def __init__(self, scratch: str):
         from trainkit import Runner
-        from trainkit.build import list_hooks
+        from trainkit.engine.from_cfg import list_hooks
         from trainkit.models.mlp import MLP
         self.job = job_mod.Job(1, ITERS_PER_EPOCH, False, scratch)
         self.model = MLP(job_mod.IN_FEATURES, (job_mod.HIDDEN, job_mod.HIDDEN), 1)
@@ -361,8 +361,8 @@ def piece_rows(p: Pieces, number: int, rounds: int):
         runner.epoch = 0
         add_once('LoggerHook.after_train_epoch (epoch row)', 'epoch', ITERS_PER_EPOCH,
                  lambda: logger.after_train_epoch(runner))
-    from trainkit import checkpoint as ckpt
-    from trainkit.checkpoint_writer import BackgroundWriter
+    from trainkit.checkpointing import format as ckpt
+    from trainkit.checkpointing.writer import BackgroundWriter
     state = runner.checkpoint_state({'monitor': 'weighted_mae', 'value': None})
     data = ckpt.serialize(state)
     path = os.path.join(p.work_dir, 'bench_piece.pt')
@@ -426,11 +426,11 @@ IN_LOOP = (('trainkit.hooks.nan_guard', 'NanGuardHook', 'before_backward'),
            ('trainkit.hooks.logger', 'LoggerHook', '_train_row'),
            ('trainkit.hooks.logger', 'LoggerHook', 'after_train_epoch'),
            ('trainkit.hooks.checkpoint', 'CheckpointHook', 'after_train_epoch'),
-           ('trainkit.runner', 'Runner', 'checkpoint_state'),
+           ('trainkit.engine.runner', 'Runner', 'checkpoint_state'),
            ('trainkit.hooks.checkpoint', None, 'serialize'),
-           ('trainkit.checkpoint_writer', 'BackgroundWriter', 'submit'),
-           ('trainkit.checkpoint_writer', 'BackgroundWriter', 'wait'),
-           ('trainkit.checkpoint_writer', None, 'atomic_write'))
+           ('trainkit.checkpointing.writer', 'BackgroundWriter', 'submit'),
+           ('trainkit.checkpointing.writer', 'BackgroundWriter', 'wait'),
+           ('trainkit.checkpointing.writer', None, 'atomic_write'))
 
 
 def in_loop(job, repeats: int):
@@ -452,7 +452,7 @@ def in_loop(job, repeats: int):
         owner = importlib.import_module(module_name)
         owner = getattr(owner, cls_name) if cls_name else owner
         name = f'{cls_name}.{attr}' if cls_name else f'checkpoint.{attr}'
-        if module_name == 'trainkit.checkpoint_writer' and cls_name is None:
+        if module_name == 'trainkit.checkpointing.writer' and cls_name is None:
             name += ' (writer thread, beside training)'
         patched.append((owner, attr, getattr(owner, attr)))
         setattr(owner, attr, timed(name, getattr(owner, attr)))

@@ -32,7 +32,7 @@ pip_install --upgrade pip
 pip_install 'torch==2.13.0'
 pip_install -e '.[dev]'
 # Check the installed package (not the source tree next to us) imports with its dependencies.
-(cd /tmp && "$OLDPWD/$VENV/bin/python" -c 'import torch, mmengine, pytorch_warmup, h5py, trainkit, trainkit.runner')
+(cd /tmp && "$OLDPWD/$VENV/bin/python" -c 'import torch, mmengine, pytorch_warmup, h5py, trainkit, trainkit.engine.runner')
 rm -f "$VENV"/.trainkit-setup-*
 touch "$STAMP"
 echo "trainkit is set up in $VENV"

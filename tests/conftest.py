@@ -1,40 +1,10 @@
-"""Shared test helpers: a tiny regression config and a way to run tools/train.py in-process."""
-import copy
-import os
-import sys
-
+"""Shared fixtures; the helpers themselves live in tests/support/."""
 import pytest
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from tests.support.configs import tiny_config
 
 torch.set_num_threads(1)
-
-
-def tiny_config(work_dir, **overrides):
-    """A small, fast, seeded MLP-regression config as a plain dict."""
-    cfg = dict(
-        run_name='tiny',
-        work_dir=str(work_dir),
-        seed=0,
-        model=dict(type='MLP', in_features=4, hidden=[16]),
-        train_dataloader=dict(dataset=dict(type='SyntheticRegression', num_samples=64,
-                                           in_features=4), batch_size=16, shuffle=True),
-        val_dataloader=dict(dataset=dict(type='SyntheticRegression', num_samples=32,
-                                         in_features=4, split='val'), batch_size=16),
-        loss=dict(type='WeightedLoss', lossfn='mse', losses_weight=dict(y=1.0)),
-        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-2)),
-        param_scheduler=[dict(type='LinearWarmup', warmup_epochs=1),
-                         dict(type='CosineAnnealingLR', by_epoch=True,
-                              convert_to_iter_based=True)],
-        train_cfg=dict(max_epochs=4),
-        default_hooks=dict(logger=dict(type='LoggerHook', log_steps=2, progress_bar=False)),
-    )
-    for key, value in overrides.items():
-        cfg[key] = value
-    return copy.deepcopy(cfg)
 
 
 @pytest.fixture

@@ -14,7 +14,9 @@ import sys
 
 import pytest
 
-BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'bench')
+from tests.support.configs import ROOT
+
+BENCH = os.path.join(ROOT, 'bench')
 
 
 def _load(name):

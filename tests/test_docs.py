@@ -47,7 +47,7 @@ from typing import Dict, List, Optional
 import pytest
 import yaml
 
-from conftest import ROOT
+from tests.support.configs import ROOT
 
 DOCS = os.path.join(ROOT, 'docs')
 # pages other engineers write with their own conventions; their marked blocks still run
@@ -278,8 +278,8 @@ def shape(line: str) -> str:
 
 def check_config_snippet(block: Block, sandbox: str) -> None:
     from tools.vis_scheduler import build_schedule
-    from trainkit.build import build_hooks, list_hooks, prepare_config
-    from trainkit.config import load_config
+    from trainkit.engine.from_cfg import build_hooks, list_hooks, prepare_config
+    from trainkit.config.load import load_config
     base = dict(arg.split('=', 1) for arg in block.args.split() if '=' in arg).get(
         'base', 'spice.py')
     yaml_block = block.lang in ('yaml', 'yml')
@@ -462,7 +462,7 @@ def at_path(cfg, path: str):
 
 
 def check_reference_table(block: Block) -> List[str]:
-    from trainkit.reference_style import REFERENCE_DEFAULTS, expand_reference_keys
+    from trainkit.config.reference.expand import REFERENCE_DEFAULTS, expand_reference_keys
     rows = {names_in(next(iter(row.values())))[0]: row for row in table_rows(block)}
     problems = []
     if set(rows) != set(REFERENCE_DEFAULTS):

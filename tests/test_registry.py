@@ -71,7 +71,7 @@ def custom_optim_module(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize('paramwise', [False, True])
 def test_custom_optimizer_through_custom_imports(tiny_cfg, custom_optim_module, paramwise):
-    from trainkit.runner import Runner
+    from trainkit.engine.runner import Runner
     tiny_cfg['custom_imports'] = dict(imports=[custom_optim_module])
     tiny_cfg['optim_wrapper'] = dict(optimizer=dict(type='HalfStepSGD', lr=0.2))
     if paramwise:

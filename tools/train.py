@@ -42,9 +42,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
-        from trainkit.config import import_custom_modules, load_config
-        from trainkit.dist import shutdown_distributed
-        from trainkit.runner import Runner
+        from trainkit.config.load import import_custom_modules, load_config
+        from trainkit.utils.dist import shutdown_distributed
+        from trainkit.engine.runner import Runner
         cfg = load_config(args.config, args.cfg_options)
         import_custom_modules(cfg, args.custom_imports)
         apply_cli_overrides(cfg, args)

@@ -36,7 +36,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def build_schedule(cfg, iters_per_epoch: int):
     """Return (optim_wrapper, schedule, steps_per_epoch, max_epochs) without any data."""
-    from trainkit.build import prepare_config
+    from trainkit.engine.from_cfg import prepare_config
     from trainkit.errors import ConfigError
     from trainkit.optim import build_optim_wrapper, build_param_schedule, scale_lr
     from trainkit.registry import MODELS, lookup
@@ -100,8 +100,8 @@ def plot(rows, steps_per_epoch: int, path: str, title: str) -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
-        from trainkit.config import load_config
-        from trainkit.optim.simulate import simulate_schedule
+        from trainkit.config.load import load_config
+        from trainkit.optim.schedule.simulate import simulate_schedule
         cfg = load_config(args.config, args.cfg_options)
         wrapper, schedule, steps, max_epochs = build_schedule(cfg, args.iters_per_epoch)
         rows = simulate_schedule(wrapper, schedule, args.epochs or max_epochs, steps)

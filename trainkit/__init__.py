@@ -11,16 +11,16 @@ import importlib
 __version__ = '0.1.0'
 
 _LAZY = {
-    'Runner': 'trainkit.runner',
-    'load_config': 'trainkit.config',
+    'Runner': 'trainkit.engine.runner',
+    'load_config': 'trainkit.config.load',
     'Hook': 'trainkit.hooks.hook',
     'ConfigError': 'trainkit.errors',
     'TrainkitError': 'trainkit.errors',
     'CheckpointError': 'trainkit.errors',
     'DataError': 'trainkit.errors',
     'TrainingDiverged': 'trainkit.errors',
-    'ExponentialMovingAverage': 'trainkit.ema',
-    'load_checkpoint': 'trainkit.checkpoint',
+    'ExponentialMovingAverage': 'trainkit.optim.ema',
+    'load_checkpoint': 'trainkit.checkpointing.format',
 }
 _LAZY.update({name: 'trainkit.registry' for name in (
     'MODELS', 'LOSSES', 'DATASETS', 'METRICS', 'HOOKS', 'OPTIMIZERS', 'OPTIM_WRAPPERS',

@@ -3,8 +3,8 @@ import argparse
 import sys
 import traceback
 
-from .errors import TrainkitError
-from .suggest import close_matches
+from trainkit.errors import TrainkitError
+from trainkit.utils.suggest import close_matches
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -114,9 +114,9 @@ def describe_param_groups(runner) -> str:
 
 def dry_run(runner, cfg, steps: int = 10) -> None:
     """Print the resolved config, the parameter groups and the first learning rates."""
-    from .build import prepare_config, to_plain_dict
-    from .optim.simulate import simulate_schedule
-    from .reference_style import explain_reference_keys
+    from trainkit.engine.from_cfg import prepare_config, to_plain_dict
+    from trainkit.optim.schedule.simulate import simulate_schedule
+    from trainkit.config.reference.expand import explain_reference_keys
     import pprint
     notes = explain_reference_keys(to_plain_dict(cfg))
     if notes:

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn import _reduction as _Reduction
 
-from .errors import ConfigError, DataError
-from .registry import LOSSES, lookup
+from trainkit.errors import ConfigError, DataError
+from trainkit.registry import LOSSES, lookup
 
 
 @LOSSES.register_module(name=['MAELoss', 'mae', 'l1'])

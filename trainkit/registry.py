@@ -34,8 +34,8 @@ from mmengine.registry import OPTIMIZERS as MM_OPTIMIZERS
 from mmengine.registry import PARAM_SCHEDULERS as MM_PARAM_SCHEDULERS
 from mmengine.registry import Registry
 
-from .errors import ConfigError
-from .suggest import did_you_mean
+from trainkit.errors import ConfigError
+from trainkit.utils.suggest import did_you_mean
 
 _OPTIM = ['mmengine.optim', 'trainkit.optim']
 

@@ -15,8 +15,8 @@ from typing import Dict, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..suggest import did_you_mean
+from trainkit.errors import ConfigError
+from trainkit.utils.suggest import did_you_mean
 
 HARTREE_TO_EV = 27.211386245988
 HARTREE_TO_KCAL_PER_MOL = 627.5094740631

@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError, DataError
-from ..registry import DATASETS
-from .chemistry import (atomic_number, choose, energy_factor, fit_reference_energies,
+from trainkit.errors import ConfigError, DataError
+from trainkit.registry import DATASETS
+from trainkit.datasets.chemistry import (atomic_number, choose, energy_factor, fit_reference_energies,
                         length_factor, mean_reference_energy, reference_table, symbol)
-from .molecule_collate import collate_flat, collate_padded
+from trainkit.datasets.molecule_collate import collate_flat, collate_padded
 
 GRADIENT_KEY = 'dft_total_gradient'
 ENERGY_KEYS = ('dft_total_energy', 'formation_energy')
@@ -207,7 +207,7 @@ def _ensure_file(path: str, demo_if_missing):
         return
     if not demo_if_missing:
         raise DataError(f'SPICE file {path!r} does not exist: {HOW_TO_GET}')
-    from .spice_demo import write_demo_spice
+    from trainkit.datasets.spice_demo import write_demo_spice
     write_demo_spice(path, **(demo_if_missing if isinstance(demo_if_missing, dict) else {}))
     # said out loud: a mistyped path to the real data must not pass for it unnoticed
     print(f'SpiceDataset: {path} did not exist, so the small SYNTHETIC demo file was written '

@@ -23,7 +23,7 @@ import tempfile
 import h5py
 import numpy as np
 
-from .chemistry import BOHR_TO_ANGSTROM, HARTREE_TO_EV, symbol
+from trainkit.datasets.chemistry import BOHR_TO_ANGSTROM, HARTREE_TO_EV, symbol
 
 VALENCE = {1: 1, 6: 4, 7: 3, 8: 2}
 COVALENT_RADIUS = {1: 0.31, 6: 0.76, 7: 0.71, 8: 0.66}          # angstrom

@@ -4,8 +4,8 @@ from typing import Dict
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError
-from ..registry import DATASETS
+from trainkit.errors import ConfigError
+from trainkit.registry import DATASETS
 
 
 @DATASETS.register_module()

@@ -10,12 +10,12 @@ LoggerHook         loss.log table, JSON lines, progress bar     BELOW_NORMAL
 CheckpointHook     ``_last.pt`` and best-k checkpoints          LOW
 =================  ===========================================  =============
 """
-from .checkpoint import CheckpointHook
-from .early_stopping import EarlyStoppingHook
-from .ema import EMAHook
-from .hook import HOOK_POINTS, PRIORITIES, Hook, priority_value
-from .logger import LoggerHook
-from .nan_guard import NanGuardHook
+from trainkit.hooks.checkpoint import CheckpointHook
+from trainkit.hooks.early_stopping import EarlyStoppingHook
+from trainkit.hooks.ema import EMAHook
+from trainkit.hooks.hook import HOOK_POINTS, PRIORITIES, Hook, priority_value
+from trainkit.hooks.logger import LoggerHook
+from trainkit.hooks.nan_guard import NanGuardHook
 
 __all__ = ['Hook', 'HOOK_POINTS', 'PRIORITIES', 'priority_value', 'CheckpointHook',
            'EarlyStoppingHook', 'EMAHook', 'LoggerHook', 'NanGuardHook']

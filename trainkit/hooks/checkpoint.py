@@ -4,12 +4,12 @@ import math
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..checkpoint import atomic_write, serialize
-from ..checkpoint_writer import BackgroundWriter
-from ..errors import ConfigError
-from ..registry import HOOKS
-from ..suggest import did_you_mean
-from .hook import Hook
+from trainkit.checkpointing.format import atomic_write, serialize
+from trainkit.checkpointing.writer import BackgroundWriter
+from trainkit.errors import ConfigError
+from trainkit.registry import HOOKS
+from trainkit.utils.suggest import did_you_mean
+from trainkit.hooks.hook import Hook
 
 
 @HOOKS.register_module()

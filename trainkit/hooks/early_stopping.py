@@ -1,10 +1,10 @@
 """EarlyStoppingHook: stop when validation errors stall or get good enough (reference rules)."""
 from typing import Any, Dict, List, Optional
 
-from ..errors import ConfigError
-from ..registry import HOOKS
-from ..suggest import did_you_mean
-from .hook import Hook
+from trainkit.errors import ConfigError
+from trainkit.registry import HOOKS
+from trainkit.utils.suggest import did_you_mean
+from trainkit.hooks.hook import Hook
 
 CRITERION_KEYS = ('metric', 'patience', 'threshold', 'lower_bound')
 METRIC_KINDS = ('mae', 'rmse', 'per_atom_mae', 'per_atom_rmse')

@@ -57,8 +57,8 @@ Example, a hook that counts optimizer steps::
 """
 from typing import Any, Dict, Optional, Union
 
-from ..errors import ConfigError
-from ..suggest import did_you_mean
+from trainkit.errors import ConfigError
+from trainkit.utils.suggest import did_you_mean
 
 PRIORITIES = {
     'HIGHEST': 0, 'VERY_HIGH': 10, 'HIGH': 30, 'ABOVE_NORMAL': 40, 'NORMAL': 50,

@@ -29,9 +29,9 @@ from typing import Dict, List, Optional, Union
 
 import torch
 
-from ..errors import ConfigError
-from ..registry import HOOKS
-from .hook import Hook
+from trainkit.errors import ConfigError
+from trainkit.registry import HOOKS
+from trainkit.hooks.hook import Hook
 
 _FOLD_AT = 1024  # pending loss terms folded into the epoch sums at once
 _detach = torch.Tensor.detach  # mapped over the terms: no Python frame per step

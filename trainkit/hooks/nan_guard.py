@@ -5,9 +5,9 @@ from typing import Any, Dict
 import torch
 import torch.distributed as dist
 
-from ..errors import ConfigError, TrainingDiverged
-from ..registry import HOOKS
-from .hook import Hook
+from trainkit.errors import ConfigError, TrainingDiverged
+from trainkit.registry import HOOKS
+from trainkit.hooks.hook import Hook
 
 
 @HOOKS.register_module()

@@ -1,5 +1,5 @@
 """Models: a small MLP and a neural network potential for molecules."""
-from .mlp import MLP
-from .potential import NeuralPotential
+from trainkit.models.mlp import MLP
+from trainkit.models.potential import NeuralPotential
 
 __all__ = ['MLP', 'NeuralPotential']

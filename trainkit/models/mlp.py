@@ -4,8 +4,8 @@ from typing import Dict, Sequence
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from ..registry import MODELS
+from trainkit.errors import ConfigError
+from trainkit.registry import MODELS
 
 _ACTIVATIONS = {'silu': nn.SiLU, 'relu': nn.ReLU, 'tanh': nn.Tanh, 'gelu': nn.GELU}
 

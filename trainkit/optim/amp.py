@@ -17,9 +17,9 @@ from typing import Optional, Union
 
 import torch
 
-from ..errors import ConfigError
-from ..registry import OPTIM_WRAPPERS
-from .wrapper import OptimWrapper
+from trainkit.errors import ConfigError
+from trainkit.registry import OPTIM_WRAPPERS
+from trainkit.optim.wrapper import OptimWrapper
 
 _DTYPES = {'float16': torch.float16, 'fp16': torch.float16, 'half': torch.float16,
            'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16}

@@ -29,9 +29,9 @@ from typing import Any, Dict, Optional
 from mmengine.optim import DefaultOptimWrapperConstructor
 from torch import nn
 
-from ..errors import ConfigError
-from ..registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS, lookup
-from ..signature import coerce_tuples
+from trainkit.errors import ConfigError
+from trainkit.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS, lookup
+from trainkit.utils.signature import coerce_tuples
 
 DEFAULT_CONSTRUCTOR = 'DefaultOptimWrapperConstructor'
 

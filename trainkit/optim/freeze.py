@@ -9,7 +9,7 @@ from typing import Iterable, List, Tuple
 
 from torch import nn
 
-from ..errors import ConfigError
+from trainkit.errors import ConfigError
 
 
 def module_prefixes(model: nn.Module, depth: int = 2) -> List[str]:

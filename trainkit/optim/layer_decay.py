@@ -22,9 +22,9 @@ from typing import Any, Dict, List, Optional
 
 from torch import nn
 
-from ..errors import ConfigError
-from ..registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS, lookup
-from ..suggest import did_you_mean
+from trainkit.errors import ConfigError
+from trainkit.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS, lookup
+from trainkit.utils.suggest import did_you_mean
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()

@@ -23,7 +23,7 @@ Config example::
 import torch
 from mmengine.optim import OptimWrapper as MMOptimWrapper
 
-from ..registry import OPTIM_WRAPPERS
+from trainkit.registry import OPTIM_WRAPPERS
 
 
 @OPTIM_WRAPPERS.register_module(name='OptimWrapper', force=True)

@@ -1,0 +1,387 @@
+"""The catalogue of bad inputs: each one exits with code 2, prints a message that says what
+was given, what was expected and what to do, shows no traceback (unless ``--debug``), and
+leaves the files of the earlier run in the same work dir byte for byte as they were.
+
+Every case runs ``tools/train.py``'s ``main()`` in this process (``tests.support.reliability.cli``)
+against a copy of a finished two-epoch run; only the simulated full disk runs a real
+subprocess (the fault-injection plugin patches the checkpoint writer at import).
+"""
+import argparse
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from tests.support import components  # noqa: F401  (registers NaNAfter)
+from tests.support import reliability as h
+import trainkit.datasets.spice  # noqa: F401  (registers SpiceDataset)
+from trainkit.checkpointing.format import load_checkpoint
+
+LAST = f'{h.RUN_NAME}_last.pt'
+
+
+# ------------------------------------------------------------------------- the earlier run
+@pytest.fixture(scope='module')
+def previous(tmp_path_factory) -> str:
+    """A finished two-epoch run (best-2 files, EMA, logs): what must not be overwritten."""
+    root = tmp_path_factory.mktemp('previous')
+    work = str(root / 'work')
+    result = h.cli([h.write_config(str(root / 'cfg.py'),
+                                   h.tiny_cfg(work, train_cfg=dict(max_epochs=2)))])
+    assert result.rc == 0, result.err
+    assert sorted(os.listdir(work)) == ['loss.jsonl', 'loss.log', 'tiny_0.pt', 'tiny_1.pt',
+                                        'tiny_config.py', 'tiny_last.pt']
+    return work
+
+
+def snapshot(directory: str) -> Dict[str, bytes]:
+    files = {}
+    for base, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(base, name)
+            with open(path, 'rb') as f:
+                files[os.path.relpath(path, directory)] = f.read()
+    return files
+
+
+@pytest.fixture
+def work(previous, tmp_path) -> str:
+    copy = str(tmp_path / 'work')
+    shutil.copytree(previous, copy)
+    return copy
+
+
+# ----------------------------------------------------------------------- files to feed in
+def _write(path: str, data: bytes) -> None:
+    with open(path, 'wb') as f:
+        f.write(data)
+
+
+def _spice(path: str, groups: Dict[str, Dict[str, np.ndarray]]) -> None:
+    with h5py.File(path, 'w') as f:
+        for name, datasets in groups.items():
+            group = f.create_group(name)
+            for key, value in datasets.items():
+                group[key] = value
+
+
+def _last_bytes(tmp: str, work: str) -> bytes:
+    with open(os.path.join(work, LAST), 'rb') as f:
+        return f.read()
+
+
+SETUPS: Dict[str, Callable[[str, str], None]] = {
+    'empty.pt': lambda tmp, work: _write(os.path.join(tmp, 'empty.pt'), b''),
+    'truncated.pt': lambda tmp, work: _write(os.path.join(tmp, 'truncated.pt'),
+                                             _last_bytes(tmp, work)[:9000]),
+    'text.pt': lambda tmp, work: _write(os.path.join(tmp, 'text.pt'), b'epoch=3 lr=0.01\n'),
+    'tensor.pt': lambda tmp, work: torch.save(torch.zeros(3), os.path.join(tmp, 'tensor.pt')),
+    'dict.pt': lambda tmp, work: torch.save({'epoch': 3, 'lr': 0.01},
+                                            os.path.join(tmp, 'dict.pt')),
+    'unsafe.pt': lambda tmp, work: torch.save(
+        {'version': 1, 'model': {}, 'meta': argparse.Namespace(epoch=3)},
+        os.path.join(tmp, 'unsafe.pt')),
+    'empty.hdf5': lambda tmp, work: _write(os.path.join(tmp, 'empty.hdf5'), b''),
+    'nogroups.hdf5': lambda tmp, work: _spice(os.path.join(tmp, 'nogroups.hdf5'), {}),
+    'partial.hdf5': lambda tmp, work: _spice(os.path.join(tmp, 'partial.hdf5'), {'water': dict(
+        atomic_numbers=np.array([8, 1, 1], np.int16),
+        conformations=np.zeros((2, 3, 3), np.float32))}),
+    'afile': lambda tmp, work: _write(os.path.join(tmp, 'afile'), b'not a directory'),
+}
+
+
+def _spice_data(path: str) -> Dict:
+    return dict(dataset=dict(type='SpiceDataset', path=path))
+
+
+# --------------------------------------------------------------------------------- cases
+@dataclass
+class Case:
+    """One bad input: ``args`` after the config path (``{tmp}``, ``{work}``, ``{last}`` and
+    ``{cfg}`` filled in), the message fragments expected on stderr, the files ``setup`` makes
+    in ``{tmp}``, ``loader``: keys replaced in the tiny run's ``train_dataloader``, and
+    ``text``: a config file written instead of the tiny run's config."""
+    id: str
+    expect: Sequence[str]
+    args: Sequence[str] = ()
+    setup: Sequence[str] = ()
+    text: Optional[str] = None
+    loader: Dict = field(default_factory=dict)
+
+
+CASES: List[Case] = [
+    # --- config files
+    Case('syntax-error', ['{cfg}, line 3: syntax error', 'lr = = 0.1'],
+         text="seed = 0\nmodel = dict(type='MLP', in_features=4)\nlr = = 0.1\n"),
+    Case('missing-base', ["{cfg}, line 1: _base_ file 'schedules/nope.py' not found",
+                          'looked for {tmp}/schedules/nope.py'],
+         text="_base_ = ['schedules/nope.py']\nseed = 0\n"),
+    Case('unknown-top-level-key', ["unknown top-level key 'optim_wraper' — did you mean "
+                                   "'optim_wrapper'?"],
+         args=['--cfg-options', 'optim_wraper.optimizer.lr=0.1']),
+    Case('unknown-type', ["model.type: 'MPL' is not a registered model — did you mean 'MLP'?"],
+         args=['--cfg-options', 'model.type=MPL']),
+    Case('unknown-argument', ["optim_wrapper.optimizer: AdamW got an unexpected argument "
+                              "'weight_decy' — did you mean 'weight_decay'?"],
+         args=['--cfg-options', 'optim_wrapper.optimizer.weight_decy=0.1']),
+    Case('unknown-cli-option', ["unrecognized arguments: --resme — did you mean '--resume'?"],
+         args=['--resme']),
+    # --- wrong values
+    Case('lr-not-a-number', ["optim_wrapper.optimizer.lr: AdamW expects a number or Tensor, "
+                             "got 'fast' (str)"],
+         args=['--cfg-options', 'optim_wrapper.optimizer.lr=fast']),
+    Case('negative-max-epochs', ['train_cfg.max_epochs: expected an int >= 1, got -1'],
+         args=['--cfg-options', 'train_cfg.max_epochs=-1']),
+    Case('best-k-zero', ['CheckpointHook.best_k: expected an int >= 1', 'got 0',
+                         'to keep none, set best_k=None'],
+         args=['--cfg-options', 'default_hooks.checkpoint.best_k=0']),
+    Case('batch-size-string', ["train_dataloader.batch_size: expected an int >= 1, got '16'"],
+         loader=dict(batch_size='16')),
+    Case('several-problems-at-once', ['2 problems in the config',
+                                      "did you mean 'weight_decay'?",
+                                      'train_cfg.max_epochs: expected an int >= 1, got 0'],
+         args=['--cfg-options', 'optim_wrapper.optimizer.weight_decy=0.1',
+               'train_cfg.max_epochs=0']),
+    # --- malformed --cfg-options
+    Case('cfg-option-without-value', ["--cfg-options: 'lr' is not of the form key=value",
+                                      'e.g. optim_wrapper.optimizer.lr=1e-3'],
+         args=['--cfg-options', 'lr']),
+    Case('cfg-option-into-a-number', ["--cfg-options optim_wrapper.optimizer.lr.max: cannot "
+                                      "set 'max' inside 0.01 (float)"],
+         args=['--cfg-options', 'optim_wrapper.optimizer.lr.max=1']),
+    Case('cfg-option-index-out-of-range', ['--cfg-options param_scheduler.5.end: index 5 is out '
+                                           'of range for a list of 2 items'],
+         args=['--cfg-options', 'param_scheduler.5.end=3']),
+    Case('cfg-option-word-index', ["--cfg-options param_scheduler.last.end: 'last' indexes a "
+                                   'list of 2 items; use a number 0..1'],
+         args=['--cfg-options', 'param_scheduler.last.end=3']),
+    # --- data files
+    Case('data-file-missing', ["SPICE file '{tmp}/nope.hdf5' does not exist",
+                               'download SPICE', 'demo_if_missing=True'],
+         loader=_spice_data('{tmp}/nope.hdf5')),
+    Case('data-file-empty', ["'{tmp}/empty.hdf5' is not a readable HDF5 file",
+                             'point path to a SPICE .hdf5 file'],
+         setup=['empty.hdf5'], loader=_spice_data('{tmp}/empty.hdf5')),
+    Case('hdf5-without-groups', ["'{tmp}/nogroups.hdf5' contains no molecule groups",
+                                 'one group per molecule'],
+         setup=['nogroups.hdf5'], loader=_spice_data('{tmp}/nogroups.hdf5')),
+    Case('hdf5-without-needed-datasets', [
+        "group 'water' of '{tmp}/partial.hdf5' has no dataset 'dft_total_energy'",
+        "it has ['atomic_numbers', 'conformations']", 'Is this a SPICE file?'],
+        setup=['partial.hdf5'], loader=_spice_data('{tmp}/partial.hdf5')),
+    Case('loss-target-not-in-batch', [
+        "loss.losses_weight: the batches of train_dataloader have no target 'energy'",
+        "a batch has ['x', 'y']", 'before training', 'Fix losses_weight or the dataset'],
+        args=['--cfg-options', 'loss.losses_weight={"energy": 1.0}', 'model.output_key=energy']),
+    Case('loss-target-misspelt', ["have no target 'yy' — did you mean 'y'?"],
+         args=['--cfg-options', 'loss.losses_weight={"yy": 1.0}', 'model.output_key=yy']),
+    # --- checkpoints
+    Case('resume-without-checkpoint', [
+        'resume: there is no checkpoint to resume from: {work}/other_last.pt does not exist',
+        "run_name='other'", 'start without --resume or give the file'],
+        args=['--resume', '--cfg-options', 'run_name=other']),
+    Case('resume-from-missing-file', ["checkpoint '{tmp}/nope.pt' does not exist; check the path"],
+         args=['--resume', '{tmp}/nope.pt']),
+    Case('checkpoint-empty', ["checkpoint '{tmp}/empty.pt' is empty (0 bytes)",
+                              'use another checkpoint'],
+         setup=['empty.pt'], args=['--resume', '{tmp}/empty.pt']),
+    Case('checkpoint-truncated', ["checkpoint '{tmp}/truncated.pt' is truncated or not a "
+                                  'PyTorch file', 'use an earlier checkpoint'],
+         setup=['truncated.pt'], args=['--resume', '{tmp}/truncated.pt']),
+    Case('checkpoint-not-pytorch', ["checkpoint '{tmp}/text.pt' is truncated or not a PyTorch "
+                                    'file'],
+         setup=['text.pt'], args=['--resume', '{tmp}/text.pt']),
+    Case('checkpoint-foreign-tensor', ["'{tmp}/tensor.pt' is not a trainkit checkpoint (a "
+                                       "Tensor); expected the keys 'version' and 'model'"],
+         setup=['tensor.pt'], args=['--resume', '{tmp}/tensor.pt']),
+    Case('checkpoint-foreign-dict-as-weights', [
+        "'{tmp}/dict.pt' is not a trainkit checkpoint (a dict with keys ['epoch', 'lr'])",
+        'or a plain {name: tensor} state dict'],
+        setup=['dict.pt'], args=['--cfg-options', 'ckpt_file={tmp}/dict.pt']),
+    Case('checkpoint-of-another-model', [
+        'the weights in {last} do not fit the model:', 'missing (2): net.4.bias, net.4.weight',
+        'net.0.weight: checkpoint (16, 4) vs model (8, 4)', 'load_strict=False'],
+        args=['--resume', '--cfg-options', 'model.hidden=[8,8]']),
+    Case('weights-of-another-model', [
+        'the weights in {last} do not fit the model:', 'unexpected (2): net.2.bias, '
+        'net.2.weight', 'mismatched (2)'],
+        args=['--cfg-options', 'ckpt_file={last}', 'model.hidden=[]', 'run_name=ft']),
+    Case('checkpoint-needs-unpickling', [
+        "checkpoint '{tmp}/unsafe.pt' is refused: it holds an object of type argparse.Namespace",
+        'can run any code', 'Only if you trust the file',
+        'torch.serialization.add_safe_globals([argparse.Namespace])', 'custom_imports'],
+        setup=['unsafe.pt'], args=['--resume', '{tmp}/unsafe.pt']),
+    # --- the model and the run
+    Case('finetune-modules-match-nothing', [
+        "finetune_modules: ['outptu'] match no parameter name",
+        "The model's modules are: net, net.0, net.2"],
+        args=['--cfg-options', 'finetune_modules=[outptu]']),
+    Case('work-dir-is-a-file', ["work_dir '{tmp}/afile' is not writable",
+                                'choose another with --work-dir'],
+         setup=['afile'], args=['--work-dir', '{tmp}/afile']),
+    Case('work-dir-under-a-file', ["work_dir '{tmp}/afile/run' is not writable: Not a directory",
+                                   'choose another with --work-dir'],
+         setup=['afile'], args=['--work-dir', '{tmp}/afile/run']),
+]
+
+
+def _prepare(case: Case, tmp: str, work: str):
+    for name in case.setup:
+        SETUPS[name](tmp, work)
+    cfg_path = os.path.join(tmp, f'{case.id}.py')
+    fill = {'{tmp}': tmp, '{work}': work, '{last}': os.path.join(work, LAST), '{cfg}': cfg_path}
+    if case.text is not None:
+        with open(cfg_path, 'w', encoding='utf-8') as f:
+            f.write(case.text)
+    else:
+        cfg = h.tiny_cfg(work, train_cfg=dict(max_epochs=2))
+        loader = {k: _fill(v, fill) if isinstance(v, str) else v
+                  for k, v in case.loader.items()}
+        if 'dataset' in loader:
+            loader['dataset'] = {k: _fill(v, fill) for k, v in loader['dataset'].items()}
+        cfg['train_dataloader'] = dict(cfg['train_dataloader'], **loader)
+        h.write_config(cfg_path, cfg)
+    return cfg_path, [_fill(a, fill) for a in case.args], [_fill(e, fill) for e in case.expect]
+
+
+def _fill(text: str, fill: Dict[str, str]) -> str:
+    for key, value in fill.items():
+        text = text.replace(key, value)
+    return text
+
+
+@pytest.mark.parametrize('case', CASES, ids=[c.id for c in CASES])
+def test_bad_input_exits_2_with_clear_message_and_touches_nothing(case, work, tmp_path):
+    tmp = str(tmp_path)
+    cfg_path, args, expect = _prepare(case, tmp, work)
+    before = snapshot(tmp)
+    result = h.cli([cfg_path, *args])
+    assert result.rc == 2, result.err
+    assert 'Traceback' not in result.err, result.err
+    for fragment in expect:
+        assert fragment in result.err, f'{fragment!r} not in:\n{result.err}'
+    assert snapshot(tmp) == before  # the earlier run's files, the inputs: every byte kept
+
+
+def test_debug_shows_the_traceback(work, tmp_path):
+    cfg = h.write_config(str(tmp_path / 'cfg.py'), h.tiny_cfg(work))
+    result = h.cli([cfg, '--resume', str(tmp_path / 'nope.pt'), '--debug'])
+    assert result.rc == 2
+    assert 'Traceback (most recent call last)' in result.err
+    assert 'CheckpointError' in result.err and 'nope.pt' in result.err
+
+
+def test_catalogue_is_complete():
+    """The issue's catalogue, each entry covered by at least one case above."""
+    wanted = ['syntax-error', 'missing-base', 'unknown-top-level-key', 'unknown-type',
+              'unknown-argument', 'lr-not-a-number', 'negative-max-epochs', 'best-k-zero',
+              'cfg-option-without-value', 'data-file-missing', 'data-file-empty',
+              'hdf5-without-needed-datasets', 'checkpoint-truncated', 'checkpoint-empty',
+              'checkpoint-foreign-tensor', 'checkpoint-of-another-model',
+              'resume-without-checkpoint', 'finetune-modules-match-nothing',
+              'loss-target-not-in-batch', 'work-dir-under-a-file', 'checkpoint-needs-unpickling']
+    assert not set(wanted) - {c.id for c in CASES}
+
+
+# ------------------------------------------------- errors that happen while training
+def test_nan_loss_stops_before_the_update_and_keeps_checkpoints(work, tmp_path):
+    """Resume the earlier run on data whose targets are NaN: the guard stops at the first
+    batch; every checkpoint keeps its bytes and the log keeps every row up to the resume
+    point."""
+    before = snapshot(work)
+    text_bytes = load_checkpoint(os.path.join(work, LAST))['log']['text_bytes']
+    cfg = h.tiny_cfg(work, train_cfg=dict(max_epochs=3))
+    cfg['train_dataloader']['dataset'] = dict(type='NaNAfter', start=0, num_samples=64,
+                                              in_features=4)
+    result = h.cli([h.write_config(str(tmp_path / 'nan.py'), cfg), '--resume'])
+    assert result.rc == 2 and 'Traceback' not in result.err, result.err
+    assert 'non-finite loss at epoch 3, iteration 1/4 (optimizer step 8): loss=nan, y=nan' in \
+        result.err
+    assert f'the last checkpoint in {work} is untouched' in result.err
+    assert 'Try a lower learning rate, gradient clipping' in result.err
+    after = snapshot(work)
+    assert {k: v for k, v in after.items() if k.endswith('.pt')} == \
+        {k: v for k, v in before.items() if k.endswith('.pt')}
+    assert after['loss.log'][:text_bytes] == before['loss.log'][:text_bytes]
+    assert 'Stopped with an error: non-finite loss' in after['loss.log'][text_bytes:].decode()
+
+
+def test_loss_target_missing_from_predictions_stops_before_any_update(work, tmp_path):
+    """The batch has the target but the model does not predict it: caught at the first
+    batch, before the optimizer steps, so nothing is written."""
+    before = snapshot(work)
+    cfg = h.write_config(str(tmp_path / 'cfg.py'), h.tiny_cfg(work, run_name='other'))
+    result = h.cli([cfg, '--cfg-options', 'model.output_key=z'])
+    assert result.rc == 2 and 'Traceback' not in result.err, result.err
+    assert "loss target 'y' (from losses_weight) is missing in the predictions; the " \
+           "predictions has ['z']. Fix losses_weight or the model." in result.err
+    written = set(snapshot(work)) - set(before)
+    assert not any(name.endswith('.pt') for name in written), written
+
+
+def test_trusted_unsafe_checkpoint_resumes_once_its_class_is_allowed(work, tmp_path,
+                                                                      monkeypatch):
+    """The refusal's advice works: allow the class in a custom_imports module, resume."""
+    state = h.load(os.path.join(work, LAST))
+    state['note'] = argparse.Namespace(source='trusted colleague')
+    path = str(tmp_path / 'trusted.pt')
+    torch.save(state, path)
+    module = tmp_path / 'allow_namespace.py'
+    module.write_text('import argparse\nimport torch\n'
+                      'torch.serialization.add_safe_globals([argparse.Namespace])\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = h.write_config(str(tmp_path / 'cfg.py'), h.tiny_cfg(work, train_cfg=dict(max_epochs=3)))
+    refused = h.cli([cfg, '--resume', path])
+    assert refused.rc == 2 and 'add_safe_globals([argparse.Namespace])' in refused.err
+    allowed = torch.serialization.get_safe_globals()
+    try:
+        result = h.cli([cfg, '--resume', path, '--custom-imports', 'allow_namespace'])
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(allowed)
+    assert result.rc == 0, result.err
+    assert load_checkpoint(os.path.join(work, LAST))['meta']['epoch'] == 3
+
+
+def test_disk_full_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path):
+    """A real ``tools/train.py`` whose 4th checkpoint write (``_last.pt`` of epoch 2) fails
+    halfway with ENOSPC: exit 2 with a clear message, ``_last.pt`` of epoch 1 intact and
+    loadable, no temp file left, and ``--resume`` finishes the run from it."""
+    work = str(tmp_path / 'work')
+    cfg = h.write_config(str(tmp_path / 'cfg.py'), h.tiny_cfg(work, train_cfg=dict(max_epochs=3)))
+    run = h.train_subprocess([cfg], plugin=True, TK_ENOSPC_WRITE=4)
+    assert run.returncode == 2, run.stderr
+    assert 'Traceback' not in run.stderr
+    assert f'could not write checkpoint {work}/{LAST}: No space left on device' in run.stderr
+    assert 'The previous file at that path (if any) is intact; free some space' in run.stderr
+    assert 'continue with --resume' in run.stderr
+    with open(os.path.join(work, LAST), 'rb') as f, \
+            open(os.path.join(work, LAST + '.before-enospc'), 'rb') as g:
+        assert f.read() == g.read()
+    assert load_checkpoint(os.path.join(work, LAST))['meta']['epoch'] == 1
+    assert not [n for n in os.listdir(work) if '.tmp-' in n]
+    resumed = h.cli([cfg, '--resume'])
+    assert resumed.rc == 0, resumed.err
+    assert load_checkpoint(os.path.join(work, LAST))['meta']['epoch'] == 3
+
+
+def test_disk_full_while_logging_exits_2_and_the_run_resumes(tmp_path):
+    """The 13th line of ``loss.log`` (a train row of epoch 2) hits ENOSPC: exit 2 with a
+    message, not a traceback; the checkpoints of epoch 1 are intact and ``--resume`` finishes
+    the run."""
+    work = str(tmp_path / 'work')
+    cfg = h.write_config(str(tmp_path / 'cfg.py'), h.tiny_cfg(work, train_cfg=dict(max_epochs=3)))
+    run = h.train_subprocess([cfg], plugin=True, TK_LOG_ENOSPC=13)
+    assert run.returncode == 2, run.stderr
+    assert 'Traceback' not in run.stderr
+    assert f'cannot write {work}/loss.log: No space left on device. The checkpoints already ' \
+           f'written are intact; free some space and continue with --resume.' in run.stderr
+    assert load_checkpoint(os.path.join(work, LAST))['meta']['epoch'] == 1
+    resumed = h.cli([cfg, '--resume'])
+    assert resumed.rc == 0, resumed.err
+    assert load_checkpoint(os.path.join(work, LAST))['meta']['epoch'] == 3

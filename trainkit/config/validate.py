@@ -1,0 +1,323 @@
+"""Check a whole config before anything is built, reporting every problem at once.
+
+Checked: unknown top-level keys; every component's ``type`` (looked up in its registry);
+every component argument against the class signature (``**kwargs`` classes excepted) and,
+where the signature says, its type; the fixed sections (``train_cfg``, data loaders,
+``optim_wrapper``, ``clip_grad``, ``paramwise_cfg``, ``auto_scale_lr``); simple ranges
+(``max_epochs >= 1``, ``batch_size >= 1``, ...). Each message names the config path, what was
+given, what was expected and the closest valid names, e.g.::
+
+    optim_wrapper.optimizer: AdamW got an unexpected argument 'weight_decy' — did you mean
+    'weight_decay'?
+
+Top-level names starting with ``_`` are the user's own helper variables and are ignored.
+"""
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+from trainkit.errors import ConfigError
+from trainkit.registry import (DATASETS, HOOKS, LOSSES, METRICS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS,
+                       OPTIM_WRAPPERS, OPTIMIZERS, PARAM_SCHEDULERS, lookup)
+from trainkit.utils.signature import Signature, describe_types, type_mismatch
+from trainkit.utils.suggest import did_you_mean
+
+TOP_LEVEL_KEYS = (
+    'run_name', 'work_dir', 'seed', 'deterministic', 'resume', 'ckpt_file', 'load_strict',
+    'load_ema', 'finetune_modules', 'custom_imports', 'model', 'train_dataloader',
+    'val_dataloader', 'loss', 'metrics', 'optim_wrapper', 'param_scheduler', 'train_cfg',
+    'val_cfg', 'test_cfg', 'default_hooks', 'custom_hooks', 'auto_scale_lr', 'trainer',
+    'device', 'ddp_cfg', 'default_scope', 'log_level', 'env_cfg',
+)
+SCALAR_TYPES = {
+    'run_name': (str,), 'work_dir': (str,), 'seed': (int, type(None)),
+    'deterministic': (bool,), 'resume': (bool, str), 'ckpt_file': (str, type(None)),
+    'load_strict': (bool,), 'load_ema': (bool,), 'finetune_modules': (list, tuple, str, type(None)),
+    'device': (str, type(None)), 'ddp_cfg': (dict, type(None)), 'default_scope': (str, type(None)), 'log_level': (str, int),
+}
+TRAIN_CFG_KEYS = ('type', 'by_epoch', 'max_epochs', 'val_interval', 'val_begin')
+DATALOADER_KEYS = ('dataset', 'batch_size', 'shuffle', 'num_workers', 'drop_last', 'pin_memory',
+                   'persistent_workers', 'prefetch_factor', 'sampler', 'collate_fn')
+OPTIM_WRAPPER_KEYS = ('type', 'optimizer', 'optimizer_kwargs', 'clip_grad',
+                      'accumulative_counts', 'paramwise_cfg', 'constructor')
+CLIP_NORM_KEYS = ('type', 'max_norm', 'norm_type', 'error_if_nonfinite', 'foreach')
+CLIP_VALUE_KEYS = ('type', 'clip_value', 'foreach')
+PARAMWISE_KEYS = ('bias_lr_mult', 'bias_decay_mult', 'norm_decay_mult', 'dwconv_decay_mult',
+                  'flat_decay_mult', 'dcn_offset_lr_mult', 'bypass_duplicate', 'custom_keys')
+SCHEDULER_EXTRA_KEYS = ('convert_to_iter_based',)
+
+
+class Checker:
+    """Collects problems; :meth:`raise_if_any` reports them together."""
+
+    def __init__(self):
+        self.problems: List[str] = []
+
+    def add(self, problem: str) -> None:
+        self.problems.append(problem)
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise ConfigError(self.problems)
+
+    # -- generic pieces -------------------------------------------------------------------
+    def keys(self, section: Dict, allowed: Sequence[str], where: str) -> None:
+        for key in section:
+            if key not in allowed:
+                self.add(f'{where}: unknown key {key!r}{did_you_mean(key, allowed)}; valid '
+                         f'keys: {", ".join(allowed)}')
+
+    def int_at_least(self, section: Dict, key: str, low: int, where: str) -> None:
+        if key not in section or section[key] is None:
+            return
+        value = section[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            self.add(f'{where}.{key}: expected an int >= {low}, got {value!r}')
+
+    def component(self, cfg: Any, registry, where: str, provided: Iterable[str] = (),
+                  extra: Iterable[str] = ()) -> Optional[type]:
+        """Check a ``dict(type=..., **kwargs)``; return the class (None if unusable)."""
+        if not isinstance(cfg, dict):
+            self.add(f'{where}: expected a dict with a "type", got {cfg!r}')
+            return None
+        if 'type' not in cfg:
+            self.add(f'{where}: missing "type" (a registered {registry.name} name)')
+            return None
+        try:
+            cls = lookup(registry, cfg['type'], f'{where}.type')
+        except ConfigError as err:
+            self.problems.extend(err.problems)
+            return None
+        self.arguments(cls, {k: v for k, v in cfg.items() if k != 'type'}, where,
+                       provided=tuple(provided), extra=tuple(extra))
+        return cls
+
+    def arguments(self, cls, kwargs: Dict, where: str, provided=(), extra=()) -> None:
+        sig = Signature(cls)
+        name = getattr(cls, '__name__', str(cls))
+        for key, value in kwargs.items():
+            if key in extra:
+                continue
+            if not sig.accepts(key) or key in provided:
+                self.add(f'{where}: {name} got an unexpected argument {key!r}'
+                         f'{did_you_mean(key, [n for n in sig.names() if n not in provided])}')
+                continue
+            types = sig.expected_types(key)
+            if type_mismatch(value, types):
+                self.add(f'{where}.{key}: {name} expects {describe_types(types)}, got {value!r} '
+                         f'({type(value).__name__})')
+        missing = [n for n in sig.required(provided) if n not in kwargs]
+        if missing:
+            self.add(f'{where}: {name} is missing the required argument(s) '
+                     f'{", ".join(map(repr, missing))}')
+
+
+# ------------------------------------------------------------------------------ sections
+def _top_level(chk: Checker, cfg: Dict) -> None:
+    for key, value in cfg.items():
+        if key.startswith('_'):
+            continue
+        if key not in TOP_LEVEL_KEYS:
+            chk.add(f'unknown top-level key {key!r}{did_you_mean(key, TOP_LEVEL_KEYS)} (prefix '
+                    f'your own helper variables with "_" to keep them out of the config)')
+        elif key in SCALAR_TYPES and not isinstance(value, SCALAR_TYPES[key]):
+            chk.add(f'{key}: expected {describe_types(SCALAR_TYPES[key])}, got {value!r} '
+                    f'({type(value).__name__})')
+    for required in ('model', 'optim_wrapper'):
+        if cfg.get(required) is None:
+            chk.add(f'{required}: missing; every training config needs one')
+    if cfg.get('train_dataloader') is None:
+        chk.add('train_dataloader: missing; e.g. train_dataloader = dict(dataset=dict(type=...), '
+                'batch_size=32, shuffle=True)')
+
+
+def _train_cfg(chk: Checker, cfg: Dict) -> None:
+    section = cfg.get('train_cfg') or {}
+    if not isinstance(section, dict):
+        chk.add(f'train_cfg: expected a dict, got {section!r}')
+        return
+    if 'max_iters' in section:
+        chk.add('train_cfg.max_iters: iteration-based training is not supported; give '
+                'max_epochs (iteration-based schedules work inside an epoch loop)')
+        section = {k: v for k, v in section.items() if k != 'max_iters'}
+    chk.keys(section, TRAIN_CFG_KEYS, 'train_cfg')
+    if section.get('type', 'EpochBasedTrainLoop') != 'EpochBasedTrainLoop':
+        chk.add(f"train_cfg.type: {section['type']!r} is not supported; trainkit runs "
+                f"'EpochBasedTrainLoop'")
+    if section.get('by_epoch', True) is not True:
+        chk.add('train_cfg.by_epoch: only epoch-based training (True) is supported')
+    for key in ('max_epochs', 'val_interval', 'val_begin'):
+        chk.int_at_least(section, key, 1, 'train_cfg')
+
+
+def _dataloader(chk: Checker, cfg: Dict, key: str) -> None:
+    section = cfg.get(key)
+    if section is None:
+        return
+    if not isinstance(section, dict):
+        chk.add(f'{key}: expected a dict(dataset=..., batch_size=...), got {section!r}')
+        return
+    chk.keys(section, DATALOADER_KEYS, key)
+    chk.int_at_least(section, 'batch_size', 1, key)
+    chk.int_at_least(section, 'num_workers', 0, key)
+    if 'dataset' not in section:
+        chk.add(f'{key}.dataset: missing; e.g. dataset=dict(type="SpiceDataset", path=...)')
+    else:
+        chk.component(section['dataset'], DATASETS, f'{key}.dataset')
+    sampler = section.get('sampler')
+    if sampler is not None and (not isinstance(sampler, dict) or sampler.get(
+            'type', 'DefaultSampler') != 'DefaultSampler'):
+        chk.add(f"{key}.sampler: only dict(type='DefaultSampler', shuffle=...) is supported, "
+                f'got {sampler!r}')
+
+
+def _optim_wrapper(chk: Checker, cfg: Dict) -> None:
+    section = cfg.get('optim_wrapper')
+    if not isinstance(section, dict):
+        if section is not None:
+            chk.add(f'optim_wrapper: expected a dict(optimizer=...), got {section!r}')
+        return
+    wrapper_cls = _wrapper_class(chk, section)
+    allowed = list(OPTIM_WRAPPER_KEYS)
+    if wrapper_cls is not None:
+        allowed += [n for n in Signature(wrapper_cls).names() if n not in allowed]
+    chk.keys(section, allowed, 'optim_wrapper')
+    _optimizer(chk, section)
+    _clip_grad(chk, section.get('clip_grad'))
+    chk.int_at_least(section, 'accumulative_counts', 1, 'optim_wrapper')
+    _constructor_and_paramwise(chk, section)
+
+
+def _wrapper_class(chk: Checker, section: Dict) -> Optional[type]:
+    try:
+        return lookup(OPTIM_WRAPPERS, section.get('type', 'OptimWrapper'), 'optim_wrapper.type')
+    except ConfigError as err:
+        chk.problems.extend(err.problems)
+        return None
+
+
+def _optimizer(chk: Checker, section: Dict) -> None:
+    optimizer = section.get('optimizer')
+    if isinstance(optimizer, str):
+        optimizer = dict(type=optimizer, **(section.get('optimizer_kwargs') or {}))
+    elif isinstance(optimizer, dict) and section.get('optimizer_kwargs'):
+        optimizer = dict(optimizer, **section['optimizer_kwargs'])
+    if optimizer is None:
+        chk.add('optim_wrapper.optimizer: missing; e.g. optimizer=dict(type="AdamW", lr=1e-3)')
+        return
+    chk.component(optimizer, OPTIMIZERS, 'optim_wrapper.optimizer', provided=('params',))
+
+
+def _clip_grad(chk: Checker, clip: Any) -> None:
+    if clip is None:
+        return
+    if not isinstance(clip, dict):
+        chk.add(f'optim_wrapper.clip_grad: expected dict(max_norm=...) or dict(type="value", '
+                f'clip_value=...), got {clip!r}')
+        return
+    kind = clip.get('type', 'norm')
+    if kind not in ('norm', 'value'):
+        chk.add(f"optim_wrapper.clip_grad.type: expected 'norm' or 'value', got {kind!r}")
+        return
+    allowed, needed = (CLIP_NORM_KEYS, 'max_norm') if kind == 'norm' else (CLIP_VALUE_KEYS,
+                                                                             'clip_value')
+    chk.keys(clip, allowed, 'optim_wrapper.clip_grad')
+    value = clip.get(needed)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        chk.add(f'optim_wrapper.clip_grad.{needed}: expected a number > 0, got {value!r}')
+
+
+def _constructor_and_paramwise(chk: Checker, section: Dict) -> None:
+    constructor = section.get('constructor') or 'DefaultOptimWrapperConstructor'
+    if isinstance(constructor, dict):
+        constructor = constructor.get('type', 'DefaultOptimWrapperConstructor')
+    try:
+        ctor_cls = lookup(OPTIM_WRAPPER_CONSTRUCTORS, constructor, 'optim_wrapper.constructor')
+    except ConfigError as err:
+        chk.problems.extend(err.problems)
+        return
+    paramwise = section.get('paramwise_cfg')
+    if paramwise is None:
+        return
+    if not isinstance(paramwise, dict):
+        chk.add(f'optim_wrapper.paramwise_cfg: expected a dict, got {paramwise!r}')
+        return
+    keys = getattr(ctor_cls, 'paramwise_keys', None)
+    if keys is None and getattr(ctor_cls, '__name__', '') == 'DefaultOptimWrapperConstructor':
+        keys = PARAMWISE_KEYS
+    if keys is not None:
+        chk.keys(paramwise, keys, 'optim_wrapper.paramwise_cfg')
+    custom_keys = paramwise.get('custom_keys') or {}
+    if not isinstance(custom_keys, dict):
+        chk.add(f'optim_wrapper.paramwise_cfg.custom_keys: expected a dict {{name part: '
+                f'dict(lr_mult=..., decay_mult=...)}}, got {custom_keys!r} '
+                f'({type(custom_keys).__name__}); on the command line write it as a literal, '
+                f"e.g. custom_keys=\"{{'embed': {{'lr_mult': 0.1}}}}\"")
+        return
+    for name, spec in custom_keys.items():
+        if not isinstance(spec, dict):
+            chk.add(f'optim_wrapper.paramwise_cfg.custom_keys.{name}: expected '
+                    f'dict(lr_mult=..., decay_mult=...), got {spec!r}')
+        else:
+            chk.keys(spec, ('lr_mult', 'decay_mult'),
+                     f'optim_wrapper.paramwise_cfg.custom_keys.{name}')
+
+
+def _param_scheduler(chk: Checker, cfg: Dict) -> None:
+    section = cfg.get('param_scheduler')
+    if section is None:
+        return
+    entries = [('param_scheduler', section)] if isinstance(section, dict) else \
+        [(f'param_scheduler.{i}', e) for i, e in enumerate(section)] \
+        if isinstance(section, (list, tuple)) else None
+    if entries is None:
+        chk.add(f'param_scheduler: expected a dict or a list of dicts, got {section!r}')
+        return
+    for where, entry in entries:
+        chk.component(entry, PARAM_SCHEDULERS, where, provided=('optimizer', 'param_name'),
+                      extra=SCHEDULER_EXTRA_KEYS)
+
+
+def _hooks(chk: Checker, cfg: Dict) -> None:
+    defaults = cfg.get('default_hooks') or {}
+    if not isinstance(defaults, dict):
+        chk.add(f'default_hooks: expected a dict {{name: hook config or None}}, got {defaults!r}')
+        defaults = {}
+    for name, hook in defaults.items():
+        if hook is not None:
+            chk.component(hook, HOOKS, f'default_hooks.{name}', extra=('priority',))
+    custom = cfg.get('custom_hooks') or []
+    if not isinstance(custom, (list, tuple)):
+        chk.add(f'custom_hooks: expected a list of hook configs, got {custom!r}')
+        return
+    for i, hook in enumerate(custom):
+        chk.component(hook, HOOKS, f'custom_hooks.{i}', extra=('priority',))
+
+
+def _auto_scale_lr(chk: Checker, cfg: Dict) -> None:
+    section = cfg.get('auto_scale_lr')
+    if section is None:
+        return
+    if not isinstance(section, dict):
+        chk.add(f'auto_scale_lr: expected dict(base_batch_size=..., enable=...), got {section!r}')
+        return
+    chk.keys(section, ('base_batch_size', 'enable'), 'auto_scale_lr')
+    chk.int_at_least(section, 'base_batch_size', 1, 'auto_scale_lr')
+
+
+def validate_config(cfg: Dict) -> None:
+    """Raise one :class:`ConfigError` listing every problem found in ``cfg`` (a plain dict)."""
+    chk = Checker()
+    _top_level(chk, cfg)
+    _train_cfg(chk, cfg)
+    if cfg.get('model') is not None:
+        chk.component(cfg['model'], MODELS, 'model')
+    _dataloader(chk, cfg, 'train_dataloader')
+    _dataloader(chk, cfg, 'val_dataloader')
+    if cfg.get('loss') is not None:
+        chk.component(cfg['loss'], LOSSES, 'loss')
+    if cfg.get('metrics') is not None:
+        chk.component(cfg['metrics'], METRICS, 'metrics')
+    _optim_wrapper(chk, cfg)
+    _param_scheduler(chk, cfg)
+    _hooks(chk, cfg)
+    _auto_scale_lr(chk, cfg)
+    chk.raise_if_any()

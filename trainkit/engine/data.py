@@ -1,0 +1,146 @@
+"""Build data loaders from ``train_dataloader`` / ``val_dataloader`` dicts.
+
+::
+
+    train_dataloader = dict(dataset=dict(type='SpiceDataset', path='data/spice.hdf5'),
+                            batch_size=32, shuffle=True, num_workers=0)
+
+Shuffling uses a generator the Runner reseeds at every epoch from ``(data seed, epoch)``, so
+the order of an epoch does not depend on what ran before it — a resumed run sees the same
+batches as an uninterrupted one. Under torchrun the training set is split with
+``DistributedSampler`` (same seed, ``set_epoch`` each epoch) and the validation set with
+:class:`ShardSampler`, which does not pad, so metrics count every sample exactly once. A
+dataset's own ``collate_fn`` attribute is used when the config gives none.
+
+:func:`check_loss_targets` collates the first sample of a loader once, before training, so a
+``losses_weight`` target the batches do not carry is reported before any optimizer step. It
+fetches the sample as the DataLoader does: with ``dataset.__getitems__([0])`` when the dataset
+fetches whole batches, else ``[dataset[0]]``.
+"""
+import random
+from typing import Any, Dict, Iterator, Mapping
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler
+from torch.utils.data._utils.collate import default_collate
+
+from trainkit.errors import ConfigError, DataError
+from trainkit.registry import DATASETS, lookup
+from trainkit.utils.suggest import did_you_mean
+
+_LOADER_KEYS = ('batch_size', 'num_workers', 'drop_last', 'pin_memory', 'persistent_workers',
+                'prefetch_factor')
+
+
+class ShardSampler(Sampler):
+    """Rank ``r`` of ``w`` takes indices ``r, r + w, r + 2w, …`` — no padding, no shuffling."""
+
+    def __init__(self, dataset, rank: int, world_size: int):
+        self.indices = list(range(rank, len(dataset), world_size))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def move_batch(batch, device: torch.device):
+    """``batch`` (a tensor, or dicts, lists and tuples of them) with its tensors on ``device``;
+    other values are left as they are."""
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: move_batch(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_batch(v, device) for v in batch)
+    return batch
+
+
+def build_dataset(cfg: Dict[str, Any], where: str):
+    """Build a dataset from ``dict(type=..., **kwargs)``."""
+    kwargs = dict(cfg)
+    cls = lookup(DATASETS, kwargs.pop('type', None), f'{where}.type')
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ConfigError(f'{where}: {getattr(cls, "__name__", cls)}: {err}') from err
+
+
+def _seed_worker(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _collate_fn(spec, dataset):
+    if spec is None:
+        return getattr(dataset, 'collate_fn', None) or default_collate
+    if callable(spec):
+        return spec
+    name = spec.get('type') if isinstance(spec, dict) else spec
+    if name == 'default_collate':
+        return default_collate
+    raise ConfigError(f"collate_fn: {spec!r} is not supported; leave it out (the dataset's own "
+                      f"collate_fn or default_collate is used) or give 'default_collate'")
+
+
+def build_dataloader(cfg: Dict[str, Any], where: str, *, training: bool,
+                     generator: torch.Generator, rank: int = 0, world_size: int = 1,
+                     seed: int = 0) -> DataLoader:
+    """Build a DataLoader; ``generator`` drives shuffling and worker seeds."""
+    cfg = dict(cfg)
+    dataset = cfg['dataset']
+    if isinstance(dataset, dict):
+        dataset = build_dataset(dataset, f'{where}.dataset')
+    if len(dataset) == 0:
+        raise DataError(f'{where}.dataset is empty: {type(dataset).__name__} has no samples')
+    sampler_cfg = cfg.get('sampler') or {}
+    shuffle = cfg.get('shuffle', sampler_cfg.get('shuffle', training))
+    loader_kwargs = {k: cfg[k] for k in _LOADER_KEYS if k in cfg}
+    loader_kwargs.setdefault('batch_size', 1)
+    collate_fn = _collate_fn(cfg.get('collate_fn'), dataset)
+    sampler = None
+    if world_size > 1:
+        sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank,
+                                     shuffle=shuffle, seed=seed,
+                                     drop_last=cfg.get('drop_last', False)) if training \
+            else ShardSampler(dataset, rank, world_size)
+        shuffle = False
+    return DataLoader(dataset, shuffle=shuffle, sampler=sampler, collate_fn=collate_fn,
+                      generator=generator, worker_init_fn=_seed_worker, **loader_kwargs)
+
+
+def check_loss_targets(loss, loader, where: str) -> None:
+    """Raise :class:`DataError` if a target of ``loss.losses_weight`` is not in the batches.
+
+    One sample goes through the loader's ``collate_fn``, fetched as the DataLoader fetches a
+    batch (:func:`_first_sample`); iterable datasets, losses without ``losses_weight`` and
+    loaders without a dataset are not checked.
+    """
+    targets = getattr(loss, 'losses_weight', None)
+    dataset = getattr(loader, 'dataset', None)
+    if not targets or dataset is None or isinstance(dataset, IterableDataset):
+        return
+    batch = loader.collate_fn(_first_sample(dataset))
+    if not isinstance(batch, Mapping):
+        raise DataError(f'{where}: the loss looks up its targets {sorted(targets)} by name, but '
+                        f'a batch is a {type(batch).__name__}, not a dict; make the dataset '
+                        f'return dicts such as {{"x": ..., "{next(iter(targets))}": ...}}')
+    missing = [t for t in targets if t not in batch]
+    if missing:
+        named = '; '.join(f'{t!r}{did_you_mean(t, batch)}' for t in missing)
+        raise DataError(f'loss.losses_weight: the batches of {where} have no target {named} '
+                        f'(a batch has {sorted(batch)}; checked on the first sample, before '
+                        f'training). Fix losses_weight or the dataset.')
+
+
+def _first_sample(dataset):
+    """A one-sample batch before collation, fetched as torch's DataLoader fetches batches: a
+    dataset with ``__getitems__`` builds a batch itself (its ``collate_fn`` may expect that
+    batch, not a list of items)."""
+    getitems = getattr(dataset, '__getitems__', None)
+    if getitems:
+        return getitems([0])
+    return [dataset[0]]

@@ -1,0 +1,33 @@
+"""Build the loss and the validation metrics from their config dicts (or take them built).
+
+::
+
+    loss = dict(type='WeightedLoss', lossfn='smoothl1', losses_weight=dict(energy=1., forces=100.))
+    metrics = dict(type='ErrorMetrics')   # the default when the loss has losses_weight
+"""
+from typing import Any
+
+from trainkit.registry import LOSSES, METRICS, lookup
+
+
+def build_loss(loss: Any):
+    """A loss object from a dict (``type`` defaults to ``'WeightedLoss'``); others pass."""
+    if isinstance(loss, dict):
+        kwargs = dict(loss)
+        return lookup(LOSSES, kwargs.pop('type', 'WeightedLoss'), 'loss.type')(**kwargs)
+    return loss
+
+
+def build_metrics(metrics: Any, loss: Any):
+    """The metrics object: from a dict (``type`` defaults to ``'ErrorMetrics'``), the default
+    ``ErrorMetrics`` when none is given and the loss weighs targets, or None; metrics that
+    rank by the weighted MAE learn the loss weights."""
+    weights = getattr(loss, 'losses_weight', None)
+    if isinstance(metrics, dict):
+        kwargs = dict(metrics)
+        metrics = lookup(METRICS, kwargs.pop('type', 'ErrorMetrics'), 'metrics.type')(**kwargs)
+    elif metrics is None and weights:
+        metrics = lookup(METRICS, 'ErrorMetrics', 'metrics.type')()
+    if metrics is not None and hasattr(metrics, 'bind_loss_weights'):
+        metrics.bind_loss_weights(weights)
+    return metrics
