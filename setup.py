@@ -21,7 +21,12 @@ setup(
         'tqdm',
         'matplotlib',
     ],
-    extras_require={'dev': ['pytest>=7']},
+    extras_require={
+        'tensorboard': ['tensorboard>=2.10'],
+        'search': ['optuna>=3.4'],
+        'ase': ['ase>=3.22'],
+        'dev': ['pytest>=7', 'ruff>=0.4', 'tensorboard>=2.10', 'optuna>=3.4', 'ase>=3.22'],
+    },
     entry_points={'console_scripts': [
         'trainkit-train=trainkit_tools.train:main',
         'trainkit-vis-scheduler=trainkit_tools.vis_scheduler:main',

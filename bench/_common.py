@@ -13,6 +13,7 @@ from importlib import metadata
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from tests.support.configs import ROOT
+
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 

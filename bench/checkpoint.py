@@ -35,9 +35,8 @@ import time
 from typing import Callable, Dict, List
 
 import _common  # noqa: F401  (puts the repository root on sys.path)
-from _common import environment_lines, table
-
 import torch
+from _common import environment_lines, table
 
 MODELS = {
     'large': dict(in_features=224, hidden=[224] * 99, out_features=224,
@@ -51,6 +50,7 @@ def build_runner(spec: dict, work_dir: str):
     """A Runner with optimizer and EMA state, trained for one batch."""
     import contextlib
     import io
+
     from torch.utils.data import DataLoader, TensorDataset
 
     from trainkit import Runner

@@ -26,9 +26,8 @@ import time
 from typing import Callable, Dict, List
 
 import _common  # noqa: F401  (puts the repository root on sys.path)
-from _common import environment_lines, table
-
 import torch
+from _common import environment_lines, table
 from torch import nn
 
 DECAY = 0.995
@@ -50,8 +49,9 @@ class FakeRunner:
 def build_variants(model: nn.Module) -> Dict[str, Callable[[], object]]:
     """name -> (update function, function returning the shadow tensors in parameter order)."""
     from mmengine.model import ExponentialMovingAverage as MMEMA
-    from trainkit.optim.ema import ExponentialMovingAverage
+
     from trainkit.hooks.ema import EMAHook
+    from trainkit.optim.ema import ExponentialMovingAverage
 
     params = [p.detach() for p in model.parameters()]
     weight = 1.0 - DECAY

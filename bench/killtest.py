@@ -6,10 +6,10 @@
     python bench/killtest.py --iter-delay 0.1   # slower iterations: more kills land mid-epoch
 
 Each trial is ``tests/support/reliability.run_trial`` (the same code CI runs a few times in
-``tests/checkpointing/test_crash_safety.py``): ``tools/train.py`` in a subprocess with the fault-injection
-plugin (checkpoint files written in slow chunks, a pause before the rename), at least one
-kill inside a checkpoint write, the others at random times. A trial passes when every resume
-exits 0 and the final ``_last.pt`` (model, EMA, optimizer, schedules, hooks, RNG, counters),
+``tests/checkpointing/test_crash_safety.py``): ``tools/train.py`` in a subprocess with the
+fault-injection plugin (checkpoint files written in slow chunks, a pause before the rename),
+at least one kill inside a checkpoint write, the others at random times. A trial passes when every
+resume exits 0 and the final ``_last.pt`` (model, EMA, optimizer, schedules, hooks, RNG, counters),
 the best-k files and the logs equal the uninterrupted run's. The script prints a markdown
 table of trials, kills, passes and where the kills landed, and the summary of any failure.
 """
@@ -27,7 +27,7 @@ sys.path.insert(0, ROOT)
 
 from tests.support import reliability as h  # noqa: E402
 
-# where a kill landed, from the ``@@`` marker the run printed last (tests.support.reliability._where)
+# where a kill landed, from the ``@@`` marker the run printed last (reliability._where)
 PLACES = (
     ('mid-write', 'inside a checkpoint write (temp file partly written)'),
     ('before-replace', 'temp file complete, before the rename'),

@@ -34,10 +34,9 @@ import uuid
 from typing import Callable, Dict, List, Tuple
 
 import _common  # noqa: F401  (puts the repository root on sys.path)
-from _common import environment_lines, fmt_s, table
-
 import torch
 import torch.nn.functional as F
+from _common import environment_lines, fmt_s, table
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -230,6 +229,7 @@ def run_trainkit(job: Job, ema: bool = False, checkpoint: bool = True):
 
 def run_mmengine(job: Job, ema: bool = False):
     import logging
+
     from mmengine.model import BaseModel
     from mmengine.runner import Runner as MMRunner
 

@@ -14,8 +14,8 @@ Two views:
    beyond the raw loop, timed in isolation (best of many calls), next to the minimal
    equivalent, and — where a change is proposed in ``docs/performance.md`` — next to a
    prototype of that change written here (``proposed``; for a change already made, the
-   former code, for comparison: then "saved" is negative). Per-epoch and per-row costs are also given amortized per
-   iteration for the job (200 iterations per epoch, a row every 50).
+   former code, for comparison: then "saved" is negative). Per-epoch and per-row costs are
+   also given amortized per iteration for the job (200 iterations per epoch, a row every 50).
 
 3. **In the loop** — the same hook methods and checkpoint functions timed (``perf_counter``
    around each call) while ``Runner.train()`` runs the job with the default hooks: between
@@ -35,12 +35,10 @@ import tempfile
 import time
 
 import _common  # noqa: F401
-from _common import environment_lines, table
-
+import overhead as job_mod
 import torch
 import torch.nn.functional as F
-
-import overhead as job_mod
+from _common import environment_lines, table
 
 ITERS_PER_EPOCH, LOG_STEPS = 200, 50
 
@@ -134,7 +132,7 @@ def ablation(job, repeats: int):
             return timer
         return run
 
-    from trainkit.hooks import CheckpointHook, LoggerHook, NanGuardHook
+    from trainkit.hooks import LoggerHook, NanGuardHook
     variants = {
         'raw loop': lambda: job_mod.run_raw(job)[0],
         '+ model contract (MLP: dict in, dict out)': hand_loop(True, False, False),

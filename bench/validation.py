@@ -19,13 +19,11 @@ import sys
 import time
 
 import _common  # noqa: F401  (puts the repository root on sys.path)
-from _common import environment_lines, table
-
+import overhead as job
 import torch
 import torch.nn.functional as F
+from _common import environment_lines, table
 from torch.utils.data import DataLoader
-
-import overhead as job
 
 
 def build(num_samples: int, batch_size: int):

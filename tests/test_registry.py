@@ -6,8 +6,14 @@ import pytest
 import torch
 
 from trainkit.errors import ConfigError
-from trainkit.registry import (HOOKS, LOSSES, OPTIM_WRAPPER_CONSTRUCTORS, OPTIMIZERS,
-                               PARAM_SCHEDULERS, lookup)
+from trainkit.registry import (
+    HOOKS,
+    LOSSES,
+    OPTIM_WRAPPER_CONSTRUCTORS,
+    OPTIMIZERS,
+    PARAM_SCHEDULERS,
+    lookup,
+)
 
 
 def test_torch_optimizer_by_plain_name_and_case():

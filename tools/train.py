@@ -14,8 +14,7 @@ from typing import List, Optional
 if __package__ in (None, ''):  # run as a script from a source checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from trainkit.cli import (ArgumentParser, apply_cli_overrides, dry_run,  # noqa: E402
-                          report_error)
+from trainkit.cli import ArgumentParser, apply_cli_overrides, dry_run, report_error  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -43,8 +42,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
         from trainkit.config.load import import_custom_modules, load_config
-        from trainkit.utils.dist import shutdown_distributed
         from trainkit.engine.runner import Runner
+        from trainkit.utils.dist import shutdown_distributed
         cfg = load_config(args.config, args.cfg_options)
         import_custom_modules(cfg, args.custom_imports)
         apply_cli_overrides(cfg, args)

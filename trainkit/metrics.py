@@ -12,9 +12,9 @@ from typing import Dict, Iterable, List, Mapping, Optional
 import torch
 import torch.distributed as dist
 
-from trainkit.utils.dist import is_distributed
 from trainkit.errors import ConfigError, DataError
 from trainkit.registry import METRICS
+from trainkit.utils.dist import is_distributed
 
 
 @METRICS.register_module()

@@ -1,13 +1,12 @@
 """The MMEngine side of the startup bench: model, dataset and the first-step hook."""
 import torch
 import torch.nn.functional as F
+from first_step import record_first_step
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.registry import DATASETS, HOOKS, MODELS
 from torch import nn
 from torch.utils.data import Dataset
-
-from first_step import record_first_step
 
 
 @MODELS.register_module()

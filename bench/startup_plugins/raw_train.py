@@ -7,10 +7,9 @@ import sys
 
 import torch
 import torch.nn.functional as F
+from first_step import record_first_step
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-
-from first_step import record_first_step
 
 
 def main():

@@ -7,14 +7,13 @@ import pytest
 
 from tests.support import components  # noqa: F401  (registers test components)
 from tests.support.components import Crash
+from tests.support.configs import tiny_config
 from trainkit.checkpointing import writer as checkpoint_writer
 from trainkit.checkpointing.format import load_checkpoint
 from trainkit.checkpointing.writer import BackgroundWriter
+from trainkit.engine.runner import Runner
 from trainkit.errors import CheckpointError, ConfigError
 from trainkit.hooks import CheckpointHook
-from trainkit.engine.runner import Runner
-
-from tests.support.configs import tiny_config
 
 REAL_WRITE = checkpoint_writer.atomic_write
 

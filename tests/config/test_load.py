@@ -133,7 +133,8 @@ def test_missing_base_names_referencing_file(tmp_path):
     path = write(tmp_path / 'top.py', "\n_base_ = ['./schedules/nope.py']\n")
     with pytest.raises(ConfigError) as err:
         load_config(path)
-    assert 'top.py, line 2' in str(err.value) and "'./schedules/nope.py' not found" in str(err.value)
+    assert 'top.py, line 2' in str(err.value)
+    assert "'./schedules/nope.py' not found" in str(err.value)
 
 
 def test_config_code_error_names_file(tmp_path):

@@ -25,19 +25,23 @@ import torch
 
 from tests.support import components  # noqa: F401  (registers CrashAfterEpoch)
 from tests.support.components import Crash, first_stop_epoch
+from tests.support.configs import ROOT
 from tools import train as train_tool
 from tools import vis_scheduler
-from trainkit.engine.from_cfg import build_hooks, list_hooks, prepare_config
 from trainkit.checkpointing.format import load_checkpoint
-from trainkit.engine.loss_and_metrics import build_loss
 from trainkit.config.load import load_config
+from trainkit.config.reference.expand import (
+    REFERENCE_DEFAULTS,
+    expand_reference_keys,
+    explain_reference_keys,
+)
+from trainkit.engine.from_cfg import build_hooks, list_hooks, prepare_config
+from trainkit.engine.loss_and_metrics import build_loss
+from trainkit.engine.runner import Runner
 from trainkit.errors import ConfigError
 from trainkit.hooks.early_stopping import EarlyStoppingHook
 from trainkit.losses import MAELoss, MSELoss, SmoothL1Loss, WeightedLoss
 from trainkit.optim.schedule.simulate import simulate_schedule
-from trainkit.config.reference.expand import (REFERENCE_DEFAULTS, expand_reference_keys,
-                                      explain_reference_keys)
-from trainkit.engine.runner import Runner
 
 # The reference document's tables, typed in: key -> default.
 REFERENCE_TABLE = {
@@ -701,7 +705,6 @@ def test_finetune_modules_with_weights_from_ckpt_file(tmp_path):
 
 
 # ------------------------------------------------------------- configs/spice_reference.yaml
-from tests.support.configs import ROOT
 SPICE_PY = os.path.join(ROOT, 'configs', 'spice.py')
 SPICE_YAML = os.path.join(ROOT, 'configs', 'spice_reference.yaml')
 

@@ -5,10 +5,9 @@ import sys
 
 import pytest
 
+from tests.support.configs import ROOT
 from trainkit.engine.from_cfg import prepare_config
 from trainkit.errors import ConfigError
-
-from tests.support.configs import ROOT
 
 
 def problems(cfg):

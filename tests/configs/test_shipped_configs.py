@@ -4,12 +4,11 @@ import os
 
 import pytest
 
-from trainkit.engine.from_cfg import prepare_config
-from trainkit.config.load import load_config
-from trainkit.optim.schedule.simulate import simulate_schedule
-from trainkit.engine.runner import Runner
-
 from tests.support.configs import ROOT, tiny_config
+from trainkit.config.load import load_config
+from trainkit.engine.from_cfg import prepare_config
+from trainkit.engine.runner import Runner
+from trainkit.optim.schedule.simulate import simulate_schedule
 
 TOP_LEVEL = sorted(glob.glob(os.path.join(ROOT, 'configs', '*.*')))
 SCHEDULES = sorted(glob.glob(os.path.join(ROOT, 'configs', '_base_', 'schedules', '*.py')))

@@ -5,11 +5,11 @@ import os
 import pytest
 import torch
 
+from tests.support.configs import ROOT
 from trainkit.checkpointing.format import load_checkpoint
 from trainkit.config.load import load_config
 from trainkit.engine.runner import Runner
 
-from tests.support.configs import ROOT
 CONFIG = os.path.join(ROOT, 'configs', 'spice.py')
 EPOCHS = 4
 

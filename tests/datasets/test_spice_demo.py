@@ -5,8 +5,12 @@ import h5py
 import numpy as np
 import pytest
 
-from trainkit.datasets.spice_demo import (ATOM_ENERGY, demo_energy_forces, demo_molecules,
-                                          write_demo_spice)
+from trainkit.datasets.spice_demo import (
+    ATOM_ENERGY,
+    demo_energy_forces,
+    demo_molecules,
+    write_demo_spice,
+)
 
 EV, BOHR = 27.211386245988, 0.529177210903
 

@@ -13,10 +13,9 @@ import sys
 import pytest
 import torch
 
+from tests.support.configs import ROOT, tiny_config
 from trainkit.checkpointing.format import load_checkpoint
 from trainkit.engine.runner import Runner
-
-from tests.support.configs import ROOT, tiny_config
 
 
 def test_two_process_gloo_run_matches_single_process_evaluation(tmp_path):
@@ -65,6 +64,7 @@ def test_shutdown_leaves_the_group_and_is_idempotent(tmp_path):
     interpreter is alive (a group left to interpreter exit can abort or hang a gloo rank),
     and is a no-op without one."""
     import torch.distributed as dist
+
     from trainkit.utils.dist import shutdown_distributed
     shutdown_distributed()  # nothing joined: nothing happens
     store = dist.FileStore(str(tmp_path / 'store'), 1)

@@ -7,10 +7,9 @@ import sys
 
 import pytest
 
+from tests.support.configs import ROOT, tiny_config
 from trainkit.checkpointing.format import load_checkpoint
 from trainkit.engine.runner import Runner
-
-from tests.support.configs import ROOT, tiny_config
 
 
 def test_nan_on_one_rank_is_skipped_by_all_and_an_empty_val_shard_joins_the_reduction(tmp_path):

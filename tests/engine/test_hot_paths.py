@@ -16,13 +16,13 @@ import os
 import pytest
 import torch
 
-from tests.support import components  # noqa: F401  (registers NaNAfter)
 import trainkit.hooks.logger as logger_module
+from tests.support import components  # noqa: F401  (registers NaNAfter)
+from trainkit.engine.runner import Runner
 from trainkit.errors import TrainingDiverged
 from trainkit.hooks import Hook
 from trainkit.hooks.nan_guard import NanGuardHook
 from trainkit.registry import HOOKS
-from trainkit.engine.runner import Runner
 
 
 @HOOKS.register_module(force=True)
@@ -225,6 +225,7 @@ def test_loss_targets_are_checked_on_a_batch_fetched_like_the_dataloader_does(tm
     """A dataset with ``__getitems__`` builds batches itself; its collate_fn may only take
     such a batch (as bench/overhead.py's does)."""
     from torch.utils.data import DataLoader, Dataset
+
     from trainkit.engine.data import check_loss_targets
     from trainkit.errors import DataError
     from trainkit.losses import WeightedLoss

@@ -9,11 +9,10 @@ import torch
 
 from tests.support import components  # noqa: F401  (registers test components)
 from tests.support.components import Crash
-from trainkit.checkpointing.format import load_checkpoint
-from trainkit.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
-from trainkit.engine.runner import Runner
-
 from tests.support.configs import tiny_config
+from trainkit.checkpointing.format import load_checkpoint
+from trainkit.engine.runner import Runner
+from trainkit.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 
 
 def run(cfg):
@@ -106,7 +105,8 @@ def test_best_k_heap_with_values_going_up_and_down(tiny_cfg):
     assert [(e['value'], e['epoch']) for e in hook.entries()] == [(1.0, 4), (2.0, 5), (3.0, 2)]
     assert hook.best == {'value': 1.0, 'epoch': 4, 'slot': hook.best['slot']}
     for entry in hook.entries():  # each slot file holds the epoch recorded for it
-        meta = load_checkpoint(os.path.join(tiny_cfg['work_dir'], f'tiny_{entry["slot"]}.pt'))['meta']
+        path = os.path.join(tiny_cfg['work_dir'], f'tiny_{entry["slot"]}.pt')
+        meta = load_checkpoint(path)['meta']
         assert (meta['epoch'], meta['value']) == (entry['epoch'], entry['value'])
     assert sorted(os.listdir(tiny_cfg['work_dir'])) == sorted(
         ['loss.log', 'loss.jsonl', 'tiny_0.pt', 'tiny_1.pt', 'tiny_2.pt', 'tiny_last.pt',
@@ -155,9 +155,9 @@ def test_resume_2_plus_2_is_bit_identical(tmp_path, ema):
     assert rows(tmp_path / 'straight') == rows(tmp_path / 'split')
     text = open(tmp_path / 'split' / 'loss.log').read()
     assert text.count('Resumed from') == 1
-    plain = [l for l in text.splitlines() if 'Resumed' not in l and 'Start training' not in l]
-    straight_text = [l for l in open(tmp_path / 'straight' / 'loss.log').read().splitlines()
-                     if 'Start training' not in l]
+    plain = [ln for ln in text.splitlines() if 'Resumed' not in ln and 'Start training' not in ln]
+    straight_text = [ln for ln in open(tmp_path / 'straight' / 'loss.log').read().splitlines()
+                     if 'Start training' not in ln]
     def strip(lines):
         return [re.sub(r'\(\d+\.\d s\)', '', line).replace('/straight/', '/').replace(
             '/split/', '/') for line in lines if not line.startswith('Train ')]
@@ -254,6 +254,7 @@ def test_missing_loss_target_is_clear(tiny_cfg):
 
 def test_runner_from_python_objects(tmp_path):
     from torch.utils.data import DataLoader
+
     from trainkit.datasets.synthetic import SyntheticRegression
     from trainkit.models.mlp import MLP
     torch.manual_seed(0)

@@ -8,12 +8,11 @@ from torch import nn
 
 from tests.support import components  # noqa: F401  (registers test components)
 from tests.support.components import Crash
-from trainkit.checkpointing.format import load_checkpoint
-from trainkit.errors import ConfigError, DataError
-from trainkit.engine.runner import Runner
-from tools.train import main as train_main
-
 from tests.support.configs import tiny_config
+from tools.train import main as train_main
+from trainkit.checkpointing.format import load_checkpoint
+from trainkit.engine.runner import Runner
+from trainkit.errors import ConfigError, DataError
 
 
 def run(cfg):

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from trainkit.engine.runner import Runner
 from trainkit.hooks.hook import Hook
 from trainkit.optim import build_optim_wrapper
-from trainkit.engine.runner import Runner
 
 NUM, ACC = 10, 4                     # windows of 4, 4, 2 batches
 

@@ -7,12 +7,12 @@ import torch
 from torch import nn
 
 from trainkit.cli import apply_cli_overrides
+from trainkit.engine.runner import Runner
 from trainkit.errors import ConfigError
 from trainkit.hooks.hook import Hook
 from trainkit.optim import build_optim_wrapper
 from trainkit.optim.amp import AmpOptimWrapper
 from trainkit.registry import MODELS
-from trainkit.engine.runner import Runner
 
 
 @MODELS.register_module(force=True)

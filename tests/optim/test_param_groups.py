@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
+from trainkit.engine.runner import Runner
 from trainkit.errors import ConfigError
 from trainkit.optim import build_optim_wrapper
 from trainkit.optim.freeze import freeze_except
-from trainkit.engine.runner import Runner
 
 LR, WD = 0.1, 0.01
 

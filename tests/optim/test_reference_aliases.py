@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
+from trainkit.config.reference.expand import expand_reference_keys
+from trainkit.engine.runner import Runner
 from trainkit.errors import ConfigError
 from trainkit.hooks.hook import Hook
 from trainkit.optim import build_optim_wrapper, build_param_schedule
 from trainkit.optim.schedule.simulate import simulate_schedule
-from trainkit.config.reference.expand import expand_reference_keys
-from trainkit.engine.runner import Runner
 
 MAX_LR, MIN_LR = 1e-3, 1e-5
 

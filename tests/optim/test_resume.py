@@ -3,10 +3,10 @@ weights are those of an uninterrupted run."""
 import pytest
 import torch
 
+from trainkit.engine.runner import Runner
 from trainkit.hooks.checkpoint import CheckpointHook
 from trainkit.hooks.hook import Hook
 from trainkit.models.mlp import MLP
-from trainkit.engine.runner import Runner
 
 EPOCHS = 4
 

@@ -1,4 +1,4 @@
-"""Fault injection for the reliability tests, loaded with ``--custom-imports tests.support.fault_plugin``.
+"""Fault injection for the reliability tests (``--custom-imports tests.support.fault_plugin``).
 
 Importing this module patches trainkit *in the importing process only* (it is imported by
 ``tools/train.py`` in a subprocess; never import it into the test process). Nothing in

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
+import trainkit.datasets.spice  # noqa: F401  (registers SpiceDataset)
 from tests.support import components  # noqa: F401  (registers NaNAfter)
 from tests.support import reliability as h
-import trainkit.datasets.spice  # noqa: F401  (registers SpiceDataset)
 from trainkit.checkpointing.format import load_checkpoint
 
 LAST = f'{h.RUN_NAME}_last.pt'

@@ -7,8 +7,8 @@ import pytest
 
 from tools import vis_scheduler
 from trainkit.config.load import load_config
-from trainkit.hooks.hook import Hook
 from trainkit.engine.runner import Runner
+from trainkit.hooks.hook import Hook
 
 CONFIG = """
 model = dict(type='MLP', in_features=4, hidden=[8])

@@ -1,8 +1,9 @@
 """Write serialized checkpoints on a background thread while training goes on.
 
 The training thread serializes the state (a consistent snapshot, in memory) and hands the
-bytes over; the thread writes them with :func:`trainkit.checkpointing.format.atomic_write` (temp file,
-``fsync``, rename, ``fsync`` of the directory), which releases the GIL while the disk works.
+bytes over; the thread writes them with
+:func:`trainkit.checkpointing.format.atomic_write` (temp file, ``fsync``, rename, ``fsync`` of
+the directory), which releases the GIL while the disk works.
 Only one batch of writes is in flight: the next :meth:`BackgroundWriter.submit` and
 :meth:`BackgroundWriter.wait` first wait for it and re-raise its error, so a failed write (a
 full disk) stops the run at the next checkpoint or at the end, and the files on disk are

@@ -15,8 +15,18 @@ Top-level names starting with ``_`` are the user's own helper variables and are 
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from trainkit.errors import ConfigError
-from trainkit.registry import (DATASETS, HOOKS, LOSSES, METRICS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS,
-                       OPTIM_WRAPPERS, OPTIMIZERS, PARAM_SCHEDULERS, lookup)
+from trainkit.registry import (
+    DATASETS,
+    HOOKS,
+    LOSSES,
+    METRICS,
+    MODELS,
+    OPTIM_WRAPPER_CONSTRUCTORS,
+    OPTIM_WRAPPERS,
+    OPTIMIZERS,
+    PARAM_SCHEDULERS,
+    lookup,
+)
 from trainkit.utils.signature import Signature, describe_types, type_mismatch
 from trainkit.utils.suggest import did_you_mean
 
@@ -31,7 +41,8 @@ SCALAR_TYPES = {
     'run_name': (str,), 'work_dir': (str,), 'seed': (int, type(None)),
     'deterministic': (bool,), 'resume': (bool, str), 'ckpt_file': (str, type(None)),
     'load_strict': (bool,), 'load_ema': (bool,), 'finetune_modules': (list, tuple, str, type(None)),
-    'device': (str, type(None)), 'ddp_cfg': (dict, type(None)), 'default_scope': (str, type(None)), 'log_level': (str, int),
+    'device': (str, type(None)), 'ddp_cfg': (dict, type(None)),
+    'default_scope': (str, type(None)), 'log_level': (str, int),
 }
 TRAIN_CFG_KEYS = ('type', 'by_epoch', 'max_epochs', 'val_interval', 'val_begin')
 DATALOADER_KEYS = ('dataset', 'batch_size', 'shuffle', 'num_workers', 'drop_last', 'pin_memory',

@@ -9,11 +9,19 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from trainkit.datasets.chemistry import (
+    atomic_number,
+    choose,
+    energy_factor,
+    fit_reference_energies,
+    length_factor,
+    mean_reference_energy,
+    reference_table,
+    symbol,
+)
+from trainkit.datasets.molecule_collate import collate_flat, collate_padded
 from trainkit.errors import ConfigError, DataError
 from trainkit.registry import DATASETS
-from trainkit.datasets.chemistry import (atomic_number, choose, energy_factor, fit_reference_energies,
-                        length_factor, mean_reference_energy, reference_table, symbol)
-from trainkit.datasets.molecule_collate import collate_flat, collate_padded
 
 GRADIENT_KEY = 'dft_total_gradient'
 ENERGY_KEYS = ('dft_total_energy', 'formation_energy')

@@ -14,11 +14,11 @@ import copy
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from trainkit.config.load import import_custom_modules
+from trainkit.config.validate import validate_config
 from trainkit.errors import ConfigError
 from trainkit.hooks.hook import Hook, priority_value
 from trainkit.registry import HOOKS, MODELS, lookup
 from trainkit.utils.rng import seed_everything
-from trainkit.config.validate import validate_config
 
 DEFAULT_HOOKS = {
     'nan_guard': dict(type='NanGuardHook'),

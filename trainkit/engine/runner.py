@@ -28,15 +28,15 @@ from torch import nn
 
 from trainkit.checkpointing import checkpointer as run_state
 from trainkit.engine.data import build_dataloader, check_loss_targets, move_batch
-from trainkit.utils.dist import all_reduce_sum, broadcast_object, init_distributed
-from trainkit.errors import ConfigError, DataError, TrainkitError, WorkDirError
-from trainkit.hooks.hook import HOOK_POINTS, Hook
 from trainkit.engine.loss_and_metrics import build_loss, build_metrics
-from trainkit.optim import OptimWrapper, build_optim_wrapper, build_param_schedule, scale_lr
-from trainkit.optim.freeze import count_trainable, freeze_except
-from trainkit.utils.rng import seed_everything
 from trainkit.engine.run_log import RunLog
 from trainkit.engine.work_dir import keep_previous_run, prepare_work_dir, save_config
+from trainkit.errors import ConfigError, DataError, TrainkitError, WorkDirError
+from trainkit.hooks.hook import HOOK_POINTS, Hook
+from trainkit.optim import OptimWrapper, build_optim_wrapper, build_param_schedule, scale_lr
+from trainkit.optim.freeze import count_trainable, freeze_except
+from trainkit.utils.dist import all_reduce_sum, broadcast_object, init_distributed
+from trainkit.utils.rng import seed_everything
 
 # a full disk, a quota, a read-only file system: a run stopped by these can be resumed
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
@@ -379,7 +379,8 @@ class Runner:
 
     # ----------------------------------------------------------------- files and checkpoints
     def checkpoint_state(self, extra_meta: Optional[dict] = None) -> Dict[str, Any]:
-        """The full state at the end of the current epoch (see :mod:`trainkit.checkpointing.checkpointer`)."""
+        """The full state at the end of the current epoch (see
+        :mod:`trainkit.checkpointing.checkpointer`)."""
         return run_state.full_state(self, extra_meta)
 
     def _load_checkpoint_once(self) -> None:

@@ -7,9 +7,9 @@ from typing import Any, Dict, List, Optional, Tuple
 from trainkit.checkpointing.format import atomic_write, serialize
 from trainkit.checkpointing.writer import BackgroundWriter
 from trainkit.errors import ConfigError
+from trainkit.hooks.hook import Hook
 from trainkit.registry import HOOKS
 from trainkit.utils.suggest import did_you_mean
-from trainkit.hooks.hook import Hook
 
 
 @HOOKS.register_module()

@@ -2,9 +2,9 @@
 from typing import Any, Dict, List, Optional
 
 from trainkit.errors import ConfigError
+from trainkit.hooks.hook import Hook
 from trainkit.registry import HOOKS
 from trainkit.utils.suggest import did_you_mean
-from trainkit.hooks.hook import Hook
 
 CRITERION_KEYS = ('metric', 'patience', 'threshold', 'lower_bound')
 METRIC_KINDS = ('mae', 'rmse', 'per_atom_mae', 'per_atom_rmse')
@@ -75,7 +75,8 @@ class EarlyStoppingHook(Hook):
                  early_stopping_mode: str = 'and'):
         if not isinstance(early_stoppings, dict) or not early_stoppings:
             raise ConfigError(f'EarlyStoppingHook.early_stoppings: expected a non-empty dict '
-                              f'{{target: dict(metric=..., patience=...)}}, got {early_stoppings!r}')
+                              f'{{target: dict(metric=..., patience=...)}}, got '
+                              f'{early_stoppings!r}')
         if early_stopping_mode not in ('and', 'or'):
             raise ConfigError(f"EarlyStoppingHook.early_stopping_mode: expected 'and' or 'or', "
                               f'got {early_stopping_mode!r}')

@@ -1,10 +1,10 @@
 """EMAHook: keep an exponential moving average of the weights and validate with it."""
 from typing import Any, Dict, Optional
 
-from trainkit.optim.ema import ExponentialMovingAverage
 from trainkit.errors import ConfigError
-from trainkit.registry import HOOKS
 from trainkit.hooks.hook import Hook
+from trainkit.optim.ema import ExponentialMovingAverage
+from trainkit.registry import HOOKS
 
 
 @HOOKS.register_module()

@@ -30,8 +30,8 @@ from typing import Dict, List, Optional, Union
 import torch
 
 from trainkit.errors import ConfigError
-from trainkit.registry import HOOKS
 from trainkit.hooks.hook import Hook
+from trainkit.registry import HOOKS
 
 _FOLD_AT = 1024  # pending loss terms folded into the epoch sums at once
 _detach = torch.Tensor.detach  # mapped over the terms: no Python frame per step

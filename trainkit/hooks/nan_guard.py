@@ -6,8 +6,8 @@ import torch
 import torch.distributed as dist
 
 from trainkit.errors import ConfigError, TrainingDiverged
-from trainkit.registry import HOOKS
 from trainkit.hooks.hook import Hook
+from trainkit.registry import HOOKS
 
 
 @HOOKS.register_module()

@@ -18,8 +18,8 @@ from typing import Optional, Union
 import torch
 
 from trainkit.errors import ConfigError
-from trainkit.registry import OPTIM_WRAPPERS
 from trainkit.optim.wrapper import OptimWrapper
+from trainkit.registry import OPTIM_WRAPPERS
 
 _DTYPES = {'float16': torch.float16, 'fp16': torch.float16, 'half': torch.float16,
            'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16}

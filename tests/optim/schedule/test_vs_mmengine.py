@@ -24,10 +24,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from trainkit.engine.runner import Runner
 from trainkit.hooks.hook import Hook
 from trainkit.optim import build_optim_wrapper, build_param_schedule, scale_lr
 from trainkit.optim.schedule.simulate import simulate_schedule
-from trainkit.engine.runner import Runner
 
 mmengine_runner = pytest.importorskip('mmengine.runner')
 from mmengine.dataset import default_collate  # noqa: E402

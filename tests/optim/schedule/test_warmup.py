@@ -16,14 +16,13 @@ import math
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
+from trainkit.engine.runner import Runner
 from trainkit.errors import ConfigError
 from trainkit.hooks.hook import Hook
 from trainkit.models.mlp import MLP
 from trainkit.optim import build_optim_wrapper, build_param_schedule
 from trainkit.optim.schedule.simulate import simulate_schedule
-from trainkit.engine.runner import Runner
 
 BETA2 = 0.9             # untuned linear τ = 20, untuned exponential τ' = 10, RAdam δ = 6
 LR, ETA_MIN = 1e-2, 1e-4

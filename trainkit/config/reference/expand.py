@@ -38,10 +38,10 @@ and ``max_epochs`` are accepted at the top level (without reference defaults).
 import copy
 from typing import Any, Dict, List, Optional
 
-from trainkit.errors import ConfigError
-from trainkit.config.reference.keys import (MISSING as _MISSING, REFERENCE_DEFAULTS, TOP_LEVEL_SHORTHANDS,
-                             check_section)
+from trainkit.config.reference.keys import MISSING as _MISSING
+from trainkit.config.reference.keys import REFERENCE_DEFAULTS, TOP_LEVEL_SHORTHANDS, check_section
 from trainkit.config.reference.schedule import expand_schedule
+from trainkit.errors import ConfigError
 
 
 def _same(a, b) -> bool:

@@ -11,9 +11,9 @@ Example: ``warmup_scheduler: linear, warmup_epochs: 10, lr_scheduler: cosine`` b
 """
 from typing import Any, Dict, Optional
 
+from trainkit.config.reference.keys import MISSING as _MISSING
 from trainkit.errors import ConfigError
 from trainkit.optim.schedule.warmup import WARMUP_ALIASES
-from trainkit.config.reference.keys import MISSING as _MISSING
 from trainkit.utils.suggest import did_you_mean
 
 LR_SCHEDULER_ALIASES = {
@@ -123,8 +123,8 @@ def _plateau_entry(kwargs: Dict[str, Any], min_lr) -> dict:
 
 def expand_schedule(exp) -> None:
     """Set ``param_scheduler`` from the trainer's schedule keys (``exp`` is the
-    :class:`~trainkit.config.reference.expand.Expansion` in progress); a schedule key written next to
-    a canonical ``param_scheduler`` is a conflict."""
+    :class:`~trainkit.config.reference.expand.Expansion` in progress); a schedule key
+    written next to a canonical ``param_scheduler`` is a conflict."""
     explicit = [k for k in SCHEDULE_KEYS if exp.explicit(k)]
     if exp.cfg.get('param_scheduler') is not None:
         if explicit:

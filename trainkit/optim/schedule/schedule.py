@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from typing import Any, Dict, List, Optional, Sequence
 
 from trainkit.errors import CheckpointError, ConfigError
-from trainkit.registry import PARAM_SCHEDULERS, lookup
 from trainkit.optim.schedule.warmup import WarmupSpec
+from trainkit.registry import PARAM_SCHEDULERS, lookup
 
 
 class ParamSchedule:

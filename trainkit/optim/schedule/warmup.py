@@ -4,7 +4,7 @@ A warmup multiplies the learning rate of the main schedule by a factor ω(k) ∈
 very first optimizer step (k is 0-based; the main schedule is not delayed)::
 
     LinearWarmup             ω = min(1, (k+1)/τ)                 τ = warmup steps
-    ExponentialWarmup        ω = 1 − exp(−(k+1)/τ′)              τ′ = ⌊τ/2⌋, i.e. ≈ 1 − exp(−2(k+1)/τ)
+    ExponentialWarmup        ω = 1 − exp(−(k+1)/τ′)              τ′ = ⌊τ/2⌋ (≈ 1 − exp(−2(k+1)/τ))
     UntunedLinearWarmup      linear with τ = ⌊2/(1−β₂)⌋          (Adam-style optimizers)
     UntunedExponentialWarmup exponential with τ′ = ⌊1/(1−β₂)⌋
     RAdamWarmup              RAdam's variance-rectification factor from β₂
@@ -105,7 +105,9 @@ class UntunedLinearWarmup(WarmupSpec):
 
 @PARAM_SCHEDULERS.register_module()
 class UntunedExponentialWarmup(WarmupSpec):
-    """Exponential warmup with τ′ = ⌊1/(1−β₂)⌋. Config: ``dict(type='UntunedExponentialWarmup')``."""
+    """Exponential warmup with τ′ = ⌊1/(1−β₂)⌋.
+
+    Config: ``dict(type='UntunedExponentialWarmup')``."""
 
     needs_period = False
 
