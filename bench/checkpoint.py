@@ -20,7 +20,7 @@ save
 load (the file was just written, so it comes from the page cache)
   * ``trainkit load_checkpoint`` — ``torch.load(weights_only=True)`` plus format checks;
   * ``torch.load(weights_only=True)`` and ``torch.load(weights_only=False)``;
-  * ``trainkit resume (run_state.resume_from)`` — load and apply to model, optimizer, schedule,
+  * ``trainkit resume (Checkpointer.resume)`` — load and apply to model, optimizer, schedule,
     hooks, RNG — next to ``torch.load + load_state_dict`` of model and optimizer by hand.
 
 Sizes: the trainkit file, the plain ``torch.save`` file, and the sum of the tensors' bytes.
@@ -94,7 +94,7 @@ def save_variants(runner, work_dir: str) -> Dict[str, Callable[[], object]]:
     except Exception:  # noqa: BLE001 - trainkit versions where 0 meant "no best-k files"
         hook = CheckpointHook(best_k=0)
     runner.val_metrics = None
-    runner.epoch = 0
+    runner.progress.epoch = 0
     state = runner.checkpoint_state({'monitor': hook.monitor, 'value': None})
     data = ckpt.serialize(state)
     plain = os.path.join(work_dir, 'plain.pt')
@@ -121,7 +121,6 @@ def save_variants(runner, work_dir: str) -> Dict[str, Callable[[], object]]:
 
 def load_variants(runner, work_dir: str) -> Dict[str, Callable[[], object]]:
     from trainkit.checkpointing import format as ckpt
-    from trainkit.checkpointing.checkpointer import resume_from
     path = os.path.join(work_dir, 'bench_last.pt')
     plain = os.path.join(work_dir, 'plain.pt')
     model, optimizer = runner.unwrapped_model, runner.optim_wrapper.optimizer
@@ -137,7 +136,8 @@ def load_variants(runner, work_dir: str) -> Dict[str, Callable[[], object]]:
         'trainkit load_checkpoint': lambda: ckpt.load_checkpoint(path),
         'torch.load(weights_only=True)': lambda: torch.load(plain, weights_only=True),
         'torch.load(weights_only=False)': lambda: torch.load(plain, weights_only=False),
-        'trainkit resume (run_state.resume_from)': lambda: resume_from(runner, path),
+        'trainkit resume (Checkpointer.resume)': lambda: runner.checkpointer.resume(
+            path, runner.max_epochs),
         'torch.load + load_state_dict of model, optimizer, EMA': by_hand,
     }
 

@@ -199,7 +199,7 @@ def run_raw(job: Job, ema: bool = False):
 
 def run_trainkit(job: Job, ema: bool = False, checkpoint: bool = True):
     from trainkit import Runner
-    from trainkit.engine.from_cfg import list_hooks
+    from trainkit.hooks.build import list_hooks
     from trainkit.models.mlp import MLP
     start = _perf()
     model = MLP(IN_FEATURES, (HIDDEN, HIDDEN), 1)

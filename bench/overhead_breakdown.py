@@ -183,7 +183,7 @@ class Pieces:
 
     def __init__(self, scratch: str):
         from trainkit import Runner
-        from trainkit.engine.from_cfg import list_hooks
+        from trainkit.hooks.build import list_hooks
         from trainkit.models.mlp import MLP
         self.job = job_mod.Job(1, ITERS_PER_EPOCH, False, scratch)
         self.model = MLP(job_mod.IN_FEATURES, (job_mod.HIDDEN, job_mod.HIDDEN), 1)
@@ -233,7 +233,7 @@ def piece_rows(p: Pieces, number: int, rounds: int):
     total = [None]
 
     def logger_now():
-        runner.stepped, runner.step = True, 1  # not a log step
+        runner.stepped, runner.progress.step = True, 1  # not a log step
         logger.after_train_iter(runner, 0, batch, preds, losses)
 
     def logger_former():
@@ -352,11 +352,11 @@ def piece_rows(p: Pieces, number: int, rounds: int):
         rows_once.append((piece, per, every, now_t, min_t, prop_t, note))
 
     with job_mod.quiet():
-        runner.step = LOG_STEPS
+        runner.progress.step = LOG_STEPS
         add_once('LoggerHook._train_row (a log row)', 'row', LOG_STEPS,
                  lambda: logger._train_row(runner, batch, preds, losses),
                  note='tolist, train MAE/RMSE of the batch, text + JSON line, console')
-        runner.epoch = 0
+        runner.progress.epoch = 0
         add_once('LoggerHook.after_train_epoch (epoch row)', 'epoch', ITERS_PER_EPOCH,
                  lambda: logger.after_train_epoch(runner))
     from trainkit.checkpointing import format as ckpt

@@ -279,7 +279,8 @@ def shape(line: str) -> str:
 def check_config_snippet(block: Block, sandbox: str) -> None:
     from tools.vis_scheduler import build_schedule
     from trainkit.config.load import load_config
-    from trainkit.engine.from_cfg import build_hooks, list_hooks, prepare_config
+    from trainkit.engine.from_cfg import prepare_config
+    from trainkit.hooks.build import build_hooks, list_hooks
     base = dict(arg.split('=', 1) for arg in block.args.split() if '=' in arg).get(
         'base', 'spice.py')
     yaml_block = block.lang in ('yaml', 'yml')

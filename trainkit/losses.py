@@ -19,6 +19,7 @@ from torch.nn import _reduction as _Reduction
 
 from trainkit.errors import ConfigError, DataError
 from trainkit.registry import LOSSES, lookup
+from trainkit.utils.checks import expect_number
 
 
 @LOSSES.register_module(name=['MAELoss', 'mae', 'l1'])
@@ -115,9 +116,7 @@ class WeightedLoss(nn.Module):
             raise ConfigError(f'loss.losses_weight: expected a non-empty dict '
                               f'{{target: weight}}, got {losses_weight!r}')
         for target, weight in losses_weight.items():
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-                raise ConfigError(f'loss.losses_weight.{target}: expected a number >= 0, got '
-                                  f'{weight!r}')
+            expect_number(weight, f'loss.losses_weight.{target}', at_least=0)
         self.losses_weight = {str(k): float(v) for k, v in losses_weight.items()}
         self.lossfn = self._build_lossfn(lossfn, beta)  # sets _elementwise (__setattr__)
 

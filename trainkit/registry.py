@@ -21,8 +21,9 @@ exact name, then a unique case-insensitive match, then a dotted import path
 (``'torch.optim.AdamW'``); otherwise a :class:`~trainkit.errors.ConfigError` that lists the
 closest registered names.
 """
+import importlib
 import inspect
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from mmengine.registry import DATASETS as MM_DATASETS
 from mmengine.registry import HOOKS as MM_HOOKS
@@ -94,7 +95,6 @@ def _by_plain_name(registry: Registry, name: str) -> Optional[type]:
 
 
 def _by_dotted_path(path: str) -> Optional[type]:
-    import importlib
     module_name, _, attr = path.rpartition('.')
     try:
         return getattr(importlib.import_module(module_name), attr)
@@ -132,6 +132,32 @@ def lookup(registry: Registry, type_name, where: str = 'type') -> type:
                     f'import its module through custom_imports')
         raise ConfigError(f'{where}: {type_name!r} is not a registered {registry.name}{hint}')
     return found
+
+
+def build(registry: Registry, cfg: Dict[str, Any], where: str, default_type=None, **given):
+    """Build ``cfg = dict(type=..., **kwargs)`` from ``registry``; a wrong argument becomes a
+    ConfigError naming the config path.
+
+    Args:
+        registry: where ``type`` is looked up.
+        cfg: the component's config; it is not modified.
+        where: the config path in messages, e.g. ``'model'`` or ``'default_hooks.ema'``.
+        default_type: the type when ``cfg`` has none (else ``type`` is required).
+        **given: arguments the caller supplies (e.g. ``params``), not from the config.
+
+    Example::
+
+        model = build(MODELS, dict(type='MLP', in_features=4, hidden=[16]), 'model')
+    """
+    kwargs = dict(cfg)
+    type_name = kwargs.pop('type', default_type)
+    if type_name is None:
+        raise ConfigError(f'{where}: missing "type" (a registered {registry.name} name)')
+    cls = lookup(registry, type_name, f'{where}.type')
+    try:
+        return cls(**given, **kwargs)
+    except TypeError as err:
+        raise ConfigError(f'{where}: {getattr(cls, "__name__", cls)}: {err}') from err
 
 
 def _constant_name(registry: Registry) -> str:

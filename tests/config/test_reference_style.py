@@ -35,10 +35,11 @@ from trainkit.config.reference.expand import (
     expand_reference_keys,
     explain_reference_keys,
 )
-from trainkit.engine.from_cfg import build_hooks, list_hooks, prepare_config
+from trainkit.engine.from_cfg import prepare_config
 from trainkit.engine.loss_and_metrics import build_loss
 from trainkit.engine.runner import Runner
 from trainkit.errors import ConfigError
+from trainkit.hooks.build import build_hooks, list_hooks
 from trainkit.hooks.early_stopping import EarlyStoppingHook
 from trainkit.losses import MAELoss, MSELoss, SmoothL1Loss, WeightedLoss
 from trainkit.optim.schedule.simulate import simulate_schedule
@@ -533,7 +534,8 @@ def test_canonical_keys_win_over_reference_defaults():
     (dict(lr_scheduler='plateau', lr_scheduler_kwargs=dict(min_lr=1e-6)), 'set min_lr instead'),
     (dict(lr_scheduler_kwargs=dict(T_maxx=3)), "'T_maxx' is not an argument of cosine_annealing"
                                                " — did you mean 'T_max'"),
-    (dict(lr_scheduler_kwargs=dict(T_max=0)), 'T_max: expected a number of epochs > 0'),
+    (dict(lr_scheduler_kwargs=dict(T_max=0)),
+     'T_max: expected a number > 0, got 0; it is a number of epochs'),
     (dict(lr_scheduler='cosine_restarts'), 'cosine_restarts needs T_0'),
     (dict(optimizer_kwargs=dict(lr=1e-3)), 'the learning rate is trainer.max_lr'),
     (dict(early_stopping_mode='xor'), "trainer.early_stopping_mode: expected 'and'"),

@@ -91,7 +91,7 @@ def test_ema_equals_hand_computed(tiny_cfg):
 
 def _initial_weights(cfg):
     from trainkit.engine.from_cfg import runner_kwargs_from_cfg
-    return runner_kwargs_from_cfg(cfg)['model'].state_dict()
+    return runner_kwargs_from_cfg(cfg, ['model'])['model'].state_dict()
 
 
 def test_best_k_heap_with_values_going_up_and_down(tiny_cfg):

@@ -27,6 +27,7 @@ from trainkit.registry import (
     PARAM_SCHEDULERS,
     lookup,
 )
+from trainkit.utils.checks import expect_int, expect_number
 from trainkit.utils.signature import Signature, describe_types, type_mismatch
 from trainkit.utils.suggest import did_you_mean
 
@@ -79,9 +80,10 @@ class Checker:
     def int_at_least(self, section: Dict, key: str, low: int, where: str) -> None:
         if key not in section or section[key] is None:
             return
-        value = section[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            self.add(f'{where}.{key}: expected an int >= {low}, got {value!r}')
+        try:
+            expect_int(section[key], f'{where}.{key}', at_least=low)
+        except ConfigError as err:
+            self.problems.extend(err.problems)
 
     def component(self, cfg: Any, registry, where: str, provided: Iterable[str] = (),
                   extra: Iterable[str] = ()) -> Optional[type]:
@@ -231,9 +233,10 @@ def _clip_grad(chk: Checker, clip: Any) -> None:
     allowed, needed = (CLIP_NORM_KEYS, 'max_norm') if kind == 'norm' else (CLIP_VALUE_KEYS,
                                                                              'clip_value')
     chk.keys(clip, allowed, 'optim_wrapper.clip_grad')
-    value = clip.get(needed)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        chk.add(f'optim_wrapper.clip_grad.{needed}: expected a number > 0, got {value!r}')
+    try:
+        expect_number(clip.get(needed), f'optim_wrapper.clip_grad.{needed}', above=0)
+    except ConfigError as err:
+        chk.problems.extend(err.problems)
 
 
 def _constructor_and_paramwise(chk: Checker, section: Dict) -> None:

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sa
 from torch.utils.data._utils.collate import default_collate
 
 from trainkit.errors import ConfigError, DataError
-from trainkit.registry import DATASETS, lookup
+from trainkit.registry import DATASETS, build
 from trainkit.utils.suggest import did_you_mean
 
 _LOADER_KEYS = ('batch_size', 'num_workers', 'drop_last', 'pin_memory', 'persistent_workers',
@@ -60,12 +60,7 @@ def move_batch(batch, device: torch.device):
 
 def build_dataset(cfg: Dict[str, Any], where: str):
     """Build a dataset from ``dict(type=..., **kwargs)``."""
-    kwargs = dict(cfg)
-    cls = lookup(DATASETS, kwargs.pop('type', None), f'{where}.type')
-    try:
-        return cls(**kwargs)
-    except TypeError as err:
-        raise ConfigError(f'{where}: {getattr(cls, "__name__", cls)}: {err}') from err
+    return build(DATASETS, cfg, where)
 
 
 def _seed_worker(worker_id: int) -> None:

@@ -7,14 +7,13 @@
 """
 from typing import Any
 
-from trainkit.registry import LOSSES, METRICS, lookup
+from trainkit.registry import LOSSES, METRICS, build
 
 
 def build_loss(loss: Any):
     """A loss object from a dict (``type`` defaults to ``'WeightedLoss'``); others pass."""
     if isinstance(loss, dict):
-        kwargs = dict(loss)
-        return lookup(LOSSES, kwargs.pop('type', 'WeightedLoss'), 'loss.type')(**kwargs)
+        return build(LOSSES, loss, 'loss', default_type='WeightedLoss')
     return loss
 
 
@@ -24,10 +23,9 @@ def build_metrics(metrics: Any, loss: Any):
     rank by the weighted MAE learn the loss weights."""
     weights = getattr(loss, 'losses_weight', None)
     if isinstance(metrics, dict):
-        kwargs = dict(metrics)
-        metrics = lookup(METRICS, kwargs.pop('type', 'ErrorMetrics'), 'metrics.type')(**kwargs)
+        metrics = build(METRICS, metrics, 'metrics', default_type='ErrorMetrics')
     elif metrics is None and weights:
-        metrics = lookup(METRICS, 'ErrorMetrics', 'metrics.type')()
+        metrics = build(METRICS, {}, 'metrics', default_type='ErrorMetrics')
     if metrics is not None and hasattr(metrics, 'bind_loss_weights'):
         metrics.bind_loss_weights(weights)
     return metrics

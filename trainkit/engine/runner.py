@@ -18,7 +18,7 @@ The loop, its hook points and what a hook may touch are described in
 :mod:`trainkit.hooks.hook`. The Runner reads the loss value only when a hook asks for it.
 """
 import errno
-import logging
+import inspect
 import math
 import random
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -26,12 +26,15 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from trainkit.checkpointing import checkpointer as run_state
+from trainkit.checkpointing.checkpointer import Checkpointer
 from trainkit.engine.data import build_dataloader, check_loss_targets, move_batch
+from trainkit.engine.from_cfg import runner_kwargs_from_cfg
 from trainkit.engine.loss_and_metrics import build_loss, build_metrics
+from trainkit.engine.progress import Progress
 from trainkit.engine.run_log import RunLog
 from trainkit.engine.work_dir import keep_previous_run, prepare_work_dir, save_config
 from trainkit.errors import ConfigError, DataError, TrainkitError, WorkDirError
+from trainkit.hooks.build import build_hooks
 from trainkit.hooks.hook import HOOK_POINTS, Hook
 from trainkit.optim import OptimWrapper, build_optim_wrapper, build_param_schedule, scale_lr
 from trainkit.optim.freeze import count_trainable, freeze_except
@@ -58,7 +61,8 @@ class Runner:
         param_scheduler: a dict or list of dicts (warmup entries included) or None.
         hooks: hook objects or dicts; None builds the default hooks.
         max_epochs, val_interval, val_begin: the epoch loop (``train_cfg``).
-        work_dir, run_name: where files go and how checkpoints are named.
+        work_dir, run_name: where files go (defaults to ``work_dirs/{run_name}``) and how
+            checkpoints are named.
         seed, deterministic: seeding (None picks a random data seed, recorded in checkpoints).
         resume: continue from ``ckpt_file`` (or ``{work_dir}/{run_name}_last.pt``).
         ckpt_file: with ``resume=False``, load weights only (finetuning).
@@ -74,14 +78,13 @@ class Runner:
     def __init__(self, model: nn.Module, train_dataloader, val_dataloader=None, *,
                  optim_wrapper, loss=None, metrics=None, param_scheduler=None,
                  hooks: Optional[Sequence[Union[Hook, dict]]] = None, max_epochs: int = 1,
-                 val_interval: int = 1, val_begin: int = 1, work_dir: str = 'work_dirs/trainkit',
+                 val_interval: int = 1, val_begin: int = 1, work_dir: Optional[str] = None,
                  run_name: str = 'trainkit', seed: Optional[int] = None,
                  deterministic: bool = False, resume: bool = False,
                  ckpt_file: Optional[str] = None, load_strict: bool = True,
                  load_ema: bool = True, finetune_modules: Optional[Sequence[str]] = None,
                  auto_scale_lr: Optional[dict] = None, device: Optional[str] = None,
                  ddp_cfg: Optional[dict] = None, cfg_text: Optional[str] = None):
-        logging.getLogger('mmengine').setLevel(logging.WARNING)
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         self.rank, self.world_size, local_rank = init_distributed(self.device.type)
         if self.device.type == 'cuda' and self.world_size > 1:
@@ -91,9 +94,10 @@ class Runner:
         self.log = RunLog(self.is_main, self.default_console)
         seed_everything(seed, deterministic)
         self.seed = seed
-        self.data_seed = broadcast_object(seed if seed is not None else random.randrange(2**31))
+        self.progress = Progress(data_seed=broadcast_object(
+            seed if seed is not None else random.randrange(2**31)))
         self.max_epochs, self.val_interval, self.val_begin = max_epochs, val_interval, val_begin
-        self.work_dir, self.run_name = work_dir, run_name
+        self.work_dir, self.run_name = work_dir or f'work_dirs/{run_name}', run_name
         self.resume, self.ckpt_file = resume, ckpt_file
         self.load_strict, self.load_ema = load_strict, load_ema
         self.cfg_text = cfg_text
@@ -125,15 +129,26 @@ class Runner:
         self.model = self._wrap_ddp(self.unwrapped_model, ddp_cfg or {})
         self.hooks = self._build_hooks(hooks)
 
-        self.epoch = self.start_epoch = 0
-        self.step = self.iter = self.inner_iter = 0
         self.stepped = self.skipped_update = False
-        self.stop_reason: Optional[str] = None
         self.val_metrics: Optional[Dict[str, float]] = None
         self.val_model: nn.Module = self.unwrapped_model
         self.val_tag = ''
         self._checkpoint_loaded = False
-        self.resumed_from: Optional[str] = None
+        self.checkpointer = Checkpointer(
+            self.unwrapped_model, self.optim_wrapper, self.schedule, self.hooks, self.log,
+            self.progress, info=dict(run_name=run_name, world_size=self.world_size),
+            cfg_text=cfg_text, report=self.log.info)
+
+    # the run's counters, read-only for hooks (only the loop and a resume move them)
+    epoch = property(lambda self: self.progress.epoch, doc='the 0-based epoch being trained')
+    start_epoch = property(lambda self: self.progress.start_epoch)
+    step = property(lambda self: self.progress.step, doc='optimizer steps done')
+    iter = property(lambda self: self.progress.iter, doc='batches done')
+    inner_iter = property(lambda self: self.progress.inner_iter,
+                          doc='index of the batch within the epoch')
+    data_seed = property(lambda self: self.progress.data_seed)
+    stop_reason = property(lambda self: self.progress.stop_reason)
+    resumed_from = property(lambda self: self.progress.resumed_from)
 
     def metric_names(self) -> Optional[List[str]]:
         """Every name validation may report (a superset), or None if it cannot be known
@@ -156,8 +171,8 @@ class Runner:
     @classmethod
     def from_cfg(cls, cfg, **overrides) -> 'Runner':
         """Validate a config (``mmengine.Config`` or dict) and build the Runner it describes."""
-        from trainkit.engine.from_cfg import runner_kwargs_from_cfg
-        return cls(**{**runner_kwargs_from_cfg(cfg), **overrides})
+        args = [name for name in inspect.signature(cls).parameters if name != 'self']
+        return cls(**{**runner_kwargs_from_cfg(cfg, args), **overrides})
 
     # ----------------------------------------------------------------------------- building
     def _loader(self, spec, where: str, training: bool):
@@ -185,17 +200,19 @@ class Runner:
         return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, **ddp_cfg)
 
     def _build_hooks(self, hooks) -> List[Hook]:
-        from trainkit.engine.from_cfg import build_hooks
-        built = build_hooks(hooks)
-        return [h for h in built if getattr(h, 'active', True)]
+        return [h for h in build_hooks(hooks) if h.active]
 
     # --------------------------------------------------------------------------- the loop
     def train(self) -> nn.Module:
         """Run ``max_epochs`` epochs (from the resumed epoch); return the trained model."""
-        prepare_work_dir(self)
+        if self.is_main:
+            prepare_work_dir(self.work_dir)
         self._load_checkpoint_once()
-        keep_previous_run(self)
-        save_config(self)  # after loading: a refused checkpoint leaves the work dir as it was
+        if self.is_main and not self.resume:
+            keep_previous_run(self.work_dir, self.run_name, self.log.info)
+        if self.is_main and self.cfg_text:
+            # after loading: a refused checkpoint leaves the work dir as it was
+            save_config(self.work_dir, self.run_name, self.cfg_text)
         self._collect_hook_points()
         try:
             self._run_loop()
@@ -224,6 +241,8 @@ class Runner:
             raise
 
     def _run_epoch(self) -> None:
+        progress = self.progress
+        progress.epoch_done = False
         self.val_metrics = None
         self._start_epoch_data()
         self.model.train()
@@ -236,7 +255,7 @@ class Runner:
             'before_train_iter', 'before_backward', 'after_train_iter'))
         on_device = self.device.type != 'cpu'  # on the CPU a batch stays as it is
         for batch_idx, batch in enumerate(self.train_dataloader):
-            self.inner_iter = batch_idx
+            progress.inner_iter = batch_idx
             for hook in before_iter:
                 hook.before_train_iter(self, batch_idx, batch)
             if on_device:
@@ -249,8 +268,10 @@ class Runner:
         reason = self.schedule.after_epoch(self.val_metrics)
         if reason:
             self.request_stop(reason)
+        progress.epoch_done = True
         self._call('after_train_epoch')
-        self.epoch += 1
+        progress.epoch += 1
+        progress.epoch_done = False
 
     def _plan_step(self) -> None:
         """Decide once per epoch which per-step calls can be left out: on a small model
@@ -280,9 +301,10 @@ class Runner:
         else:
             stepped = wrapper.update_params(losses['loss'])
             self.stepped = wrapper.should_update() if stepped is None else stepped
-        self.iter += 1
+        progress = self.progress
+        progress.iter += 1
         if self.stepped:
-            self.step += 1
+            progress.step += 1
             if self._schedule_per_step:
                 # the LR this step used, before the schedule moves on (param_groups is looked
                 # up each time: loading an optimizer state replaces the group dicts)
@@ -369,8 +391,8 @@ class Runner:
 
     def request_stop(self, reason: str) -> None:
         """Finish the current epoch (checkpoint included), then end training."""
-        if self.stop_reason is None:
-            self.stop_reason = reason
+        if self.progress.stop_reason is None:
+            self.progress.stop_reason = reason
             self.log.info(f'Stop requested: {reason}')
 
     @property
@@ -379,17 +401,18 @@ class Runner:
 
     # ----------------------------------------------------------------- files and checkpoints
     def checkpoint_state(self, extra_meta: Optional[dict] = None) -> Dict[str, Any]:
-        """The full state at the end of the current epoch (see
-        :mod:`trainkit.checkpointing.checkpointer`)."""
-        return run_state.full_state(self, extra_meta)
+        """The full state now (see :class:`~trainkit.checkpointing.checkpointer.Checkpointer`)."""
+        return self.checkpointer.state(extra_meta)
 
     def _load_checkpoint_once(self) -> None:
         """Resume or load weights as configured, once (by ``val()`` or ``train()``)."""
         if not self._checkpoint_loaded:
             if self.resume:
-                run_state.resume_from(self, run_state.resume_path(self))
+                self.checkpointer.resume(self.checkpointer.resume_path(
+                    self.resume, self.ckpt_file, self.work_dir, self.run_name), self.max_epochs)
             elif self.ckpt_file:
-                run_state.load_weights(self, self.ckpt_file)
+                self.checkpointer.load_weights(self.ckpt_file, strict=self.load_strict,
+                                               use_ema=self.load_ema)
             self._checkpoint_loaded = True
 
     def _log_start(self) -> None:

@@ -16,23 +16,25 @@ of the work dir. Other files stay where they are. To continue the earlier run in
 with ``--resume``.
 """
 import os
-import re
 import time
-from typing import List, Optional
+from typing import Callable, List, Optional
 
+from trainkit.checkpointing.names import config_file, last_file, run_file_pattern
 from trainkit.errors import WorkDirError
+
+LOG_SUFFIXES = ('.log', '.jsonl')
 
 ARCHIVE_DIR = 'previous'
 
 
 def previous_run_files(work_dir: str, run_name: str) -> List[str]:
     """The names of an earlier run's files in ``work_dir`` ([] if it holds no such run)."""
-    if not os.path.isfile(os.path.join(work_dir, f'{run_name}_last.pt')):
+    if not os.path.isfile(os.path.join(work_dir, last_file(run_name))):
         return []
-    own = re.compile(re.escape(run_name) + r'_(last|\d+)\.pt$|' + re.escape(run_name) +
-                     r'_config\.py$|.*\.(log|jsonl)$')
+    own = run_file_pattern(run_name)
     return sorted(name for name in os.listdir(work_dir)
-                  if own.match(name) and os.path.isfile(os.path.join(work_dir, name)))
+                  if (own.match(name) or name.endswith(LOG_SUFFIXES)) and
+                  os.path.isfile(os.path.join(work_dir, name)))
 
 
 def archive_previous_run(work_dir: str, run_name: str) -> Optional[str]:
@@ -51,35 +53,28 @@ def archive_previous_run(work_dir: str, run_name: str) -> Optional[str]:
     return target
 
 
-def prepare_work_dir(runner) -> None:
-    """Create the work dir and check it can be written (rank 0 only)."""
-    if not runner.is_main:
-        return
+def prepare_work_dir(work_dir: str) -> None:
+    """Create the work dir and check it can be written."""
     try:
-        os.makedirs(runner.work_dir, exist_ok=True)
-        probe = os.path.join(runner.work_dir, f'.write-test-{os.getpid()}')
+        os.makedirs(work_dir, exist_ok=True)
+        probe = os.path.join(work_dir, f'.write-test-{os.getpid()}')
         with open(probe, 'w') as f:
             f.write('ok')
         os.remove(probe)
     except OSError as err:
-        raise WorkDirError(f'work_dir {runner.work_dir!r} is not writable: {err.strerror}; '
+        raise WorkDirError(f'work_dir {work_dir!r} is not writable: {err.strerror}; '
                            f'choose another with --work-dir') from None
 
 
-def keep_previous_run(runner) -> None:
+def keep_previous_run(work_dir: str, run_name: str, report: Callable[[str], None]) -> None:
     """A fresh run in the work dir of an earlier one moves that run's files aside first."""
-    if runner.resume or not runner.is_main:
-        return
-    moved_to = archive_previous_run(runner.work_dir, runner.run_name)
+    moved_to = archive_previous_run(work_dir, run_name)
     if moved_to:
-        runner.log.info(f'{runner.work_dir} held an earlier run of {runner.run_name}: its '
-                      f'checkpoints and logs were moved to {moved_to} (use --resume to '
-                      f'continue a run instead of starting over)')
+        report(f'{work_dir} held an earlier run of {run_name}: its checkpoints and logs were '
+               f'moved to {moved_to} (use --resume to continue a run instead of starting over)')
 
 
-def save_config(runner) -> None:
-    """Write the resolved config as ``{run_name}_config.py`` (rank 0 only)."""
-    if runner.is_main and runner.cfg_text:
-        with open(os.path.join(runner.work_dir, f'{runner.run_name}_config.py'), 'w',
-                  encoding='utf-8') as f:
-            f.write(runner.cfg_text)
+def save_config(work_dir: str, run_name: str, cfg_text: str) -> None:
+    """Write the resolved config as ``{run_name}_config.py``."""
+    with open(os.path.join(work_dir, config_file(run_name)), 'w', encoding='utf-8') as f:
+        f.write(cfg_text)

@@ -5,10 +5,12 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from trainkit.checkpointing.format import atomic_write, serialize
+from trainkit.checkpointing.names import last_file, slot_file
 from trainkit.checkpointing.writer import BackgroundWriter
 from trainkit.errors import ConfigError
 from trainkit.hooks.hook import Hook
 from trainkit.registry import HOOKS
+from trainkit.utils.checks import expect_bool, expect_choice, expect_int
 from trainkit.utils.suggest import did_you_mean
 
 
@@ -54,20 +56,14 @@ class CheckpointHook(Hook):
     def __init__(self, best_k: Optional[int] = 1, monitor: Optional[str] = None,
                  rule: str = 'less', save_last: bool = True, interval: int = 1,
                  async_write: bool = True):
-        if best_k is not None and (isinstance(best_k, bool) or not isinstance(best_k, int) or
-                                   best_k < 1):
-            raise ConfigError(f'CheckpointHook.best_k: expected an int >= 1 (the number of best '
-                              f'checkpoints kept), got {best_k!r}; to keep none, set '
-                              f'best_k=None')
+        expect_int(best_k, 'CheckpointHook.best_k', at_least=1, allow_none=True,
+                   hint='it is the number of best checkpoints kept; to keep none, set '
+                        'best_k=None')
         best_k = best_k or 0  # internally 0 = no best-k files
-        if rule not in ('less', 'greater'):
-            raise ConfigError(f"CheckpointHook.rule: expected 'less' or 'greater', got {rule!r}")
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-            raise ConfigError(f'CheckpointHook.interval: expected an int >= 1, got {interval!r}')
+        expect_choice(rule, ('less', 'greater'), 'CheckpointHook.rule')
+        expect_int(interval, 'CheckpointHook.interval', at_least=1)
         self.best_k, self.monitor, self.rule = best_k, monitor, rule
-        if not isinstance(async_write, bool):
-            raise ConfigError(f'CheckpointHook.async_write: expected True or False, got '
-                              f'{async_write!r}')
+        expect_bool(async_write, 'CheckpointHook.async_write')
         self.save_last, self.interval, self.async_write = save_last, interval, async_write
         self._writer = BackgroundWriter()
         self._heap: List[Tuple[float, int, int, float]] = []  # (key, epoch, slot, value)
@@ -189,7 +185,7 @@ class CheckpointHook(Hook):
                         f'{best["epoch"]}')
 
     def filename(self, runner, slot) -> str:
-        return f'{runner.run_name}_{slot}.pt'
+        return last_file(runner.run_name) if slot == 'last' else slot_file(runner.run_name, slot)
 
     def path(self, runner, slot) -> str:
         return os.path.join(runner.work_dir, self.filename(runner, slot))

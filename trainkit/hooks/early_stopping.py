@@ -4,10 +4,12 @@ from typing import Any, Dict, List, Optional
 from trainkit.errors import ConfigError
 from trainkit.hooks.hook import Hook
 from trainkit.registry import HOOKS
+from trainkit.utils.checks import expect_choice, expect_int, expect_number
 from trainkit.utils.suggest import did_you_mean
 
 CRITERION_KEYS = ('metric', 'patience', 'threshold', 'lower_bound')
 METRIC_KINDS = ('mae', 'rmse', 'per_atom_mae', 'per_atom_rmse')
+EARLY_STOPPING_MODES = ('and', 'or')
 
 
 class Criterion:
@@ -20,11 +22,8 @@ class Criterion:
         if metric not in METRIC_KINDS:
             raise ConfigError(f'{where}.metric: {metric!r} is not one of {METRIC_KINDS}'
                               f'{did_you_mean(metric, METRIC_KINDS)}')
-        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int)
-                                     or patience < 1):
-            raise ConfigError(f'{where}.patience: expected an int >= 1 or None, got {patience!r}')
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0:
-            raise ConfigError(f'{where}.threshold: expected a number >= 0, got {threshold!r}')
+        expect_int(patience, f'{where}.patience', at_least=1, allow_none=True)
+        expect_number(threshold, f'{where}.threshold', at_least=0)
         if patience is None and lower_bound is None:
             raise ConfigError(f'{where}: give patience, lower_bound or both; with neither the '
                               f'criterion can never be met')
@@ -77,9 +76,9 @@ class EarlyStoppingHook(Hook):
             raise ConfigError(f'EarlyStoppingHook.early_stoppings: expected a non-empty dict '
                               f'{{target: dict(metric=..., patience=...)}}, got '
                               f'{early_stoppings!r}')
-        if early_stopping_mode not in ('and', 'or'):
-            raise ConfigError(f"EarlyStoppingHook.early_stopping_mode: expected 'and' or 'or', "
-                              f'got {early_stopping_mode!r}')
+        expect_choice(early_stopping_mode, EARLY_STOPPING_MODES,
+                      'EarlyStoppingHook.early_stopping_mode',
+                      "'and': every criterion, 'or': any criterion")
         self.mode = early_stopping_mode
         self.criteria: List[Criterion] = []
         for target, spec in early_stoppings.items():

@@ -1,9 +1,8 @@
 """EMAHook: keep an exponential moving average of the weights and validate with it."""
 from typing import Any, Dict, Optional
 
-from trainkit.errors import ConfigError
 from trainkit.hooks.hook import Hook
-from trainkit.optim.ema import ExponentialMovingAverage
+from trainkit.optim.ema import ExponentialMovingAverage, check_ema_decay
 from trainkit.registry import HOOKS
 
 
@@ -28,11 +27,7 @@ class EMAHook(Hook):
     priority = 'HIGH'
 
     def __init__(self, ema_decay: Optional[float] = 0.995, validate_with_ema: bool = True):
-        if ema_decay is not None and (isinstance(ema_decay, bool) or
-                                      not isinstance(ema_decay, (int, float)) or
-                                      not 0 <= ema_decay < 1):
-            raise ConfigError(f'EMAHook.ema_decay: expected a number in [0, 1) or None (off), '
-                              f'got {ema_decay!r}')
+        check_ema_decay(ema_decay, 'EMAHook.ema_decay')
         self.decay = ema_decay
         self.validate_with_ema = validate_with_ema
         self.active = ema_decay is not None

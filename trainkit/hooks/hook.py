@@ -20,7 +20,7 @@ points in place::
             after_val_epoch(runner, metrics)
         param schedulers step (epoch-based, then plateau with the metrics)
         after_train_epoch(runner)           # sees this epoch's metrics: runner.val_metrics
-        runner.epoch += 1
+        runner.progress.epoch += 1
     after_run(runner)
     # an exception (an error, Ctrl-C) leaving any of the above: on_exception(runner, error)
 
@@ -90,6 +90,8 @@ class Hook:
             ``'NORMAL'``; a config may override it with ``priority=...``.
         name: the key of this hook's state in checkpoints; set by the Runner from the
             ``default_hooks`` key or the class name.
+        active: False leaves the hook out of the run altogether (e.g. ``EMAHook`` with
+            ``ema_decay=None``); read once, when the Runner builds its hooks.
 
     Config example::
 
@@ -98,6 +100,7 @@ class Hook:
 
     priority: Union[int, str] = 'NORMAL'
     name: Optional[str] = None
+    active: bool = True
 
     def before_run(self, runner) -> None:
         """Once, after a checkpoint (if any) is loaded and before the first epoch."""

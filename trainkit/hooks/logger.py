@@ -32,6 +32,7 @@ import torch
 from trainkit.errors import ConfigError
 from trainkit.hooks.hook import Hook
 from trainkit.registry import HOOKS
+from trainkit.utils.checks import expect_int
 
 _FOLD_AT = 1024  # pending loss terms folded into the epoch sums at once
 _detach = torch.Tensor.detach  # mapped over the terms: no Python frame per step
@@ -70,9 +71,8 @@ class LoggerHook(Hook):
     def __init__(self, log_file: str = 'loss.log', json_file: Union[str, bool, None] = None,
                  log_steps: int = 50, log_epochs: int = 1,
                  progress_bar: Union[str, bool] = 'auto'):
-        for key, value in (('log_steps', log_steps), ('log_epochs', log_epochs)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f'LoggerHook.{key}: expected an int >= 1, got {value!r}')
+        expect_int(log_steps, 'LoggerHook.log_steps', at_least=1)
+        expect_int(log_epochs, 'LoggerHook.log_epochs', at_least=1)
         if not isinstance(log_file, str) or not log_file:
             raise ConfigError(f'LoggerHook.log_file: expected a file name, got {log_file!r}')
         if progress_bar not in ('auto', True, False):

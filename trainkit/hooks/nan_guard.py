@@ -5,9 +5,10 @@ from typing import Any, Dict
 import torch
 import torch.distributed as dist
 
-from trainkit.errors import ConfigError, TrainingDiverged
+from trainkit.errors import TrainingDiverged
 from trainkit.hooks.hook import Hook
 from trainkit.registry import HOOKS
+from trainkit.utils.checks import expect_choice, expect_int
 
 
 @HOOKS.register_module()
@@ -33,12 +34,8 @@ class NanGuardHook(Hook):
     priority = 'HIGHEST'
 
     def __init__(self, action: str = 'stop', max_skips: Any = None):
-        if action not in ('stop', 'skip'):
-            raise ConfigError(f"NanGuardHook.action: expected 'stop' or 'skip', got {action!r}")
-        if max_skips is not None and (isinstance(max_skips, bool) or
-                                      not isinstance(max_skips, int) or max_skips < 0):
-            raise ConfigError(f'NanGuardHook.max_skips: expected an int >= 0 or None, got '
-                              f'{max_skips!r}')
+        expect_choice(action, ('stop', 'skip'), 'NanGuardHook.action')
+        expect_int(max_skips, 'NanGuardHook.max_skips', at_least=0, allow_none=True)
         self.action = action
         self.max_skips = max_skips
         self.skipped = 0

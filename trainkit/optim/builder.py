@@ -31,6 +31,7 @@ from torch import nn
 
 from trainkit.errors import ConfigError
 from trainkit.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS, lookup
+from trainkit.utils.checks import expect_int
 from trainkit.utils.signature import coerce_tuples
 
 DEFAULT_CONSTRUCTOR = 'DefaultOptimWrapperConstructor'
@@ -134,8 +135,7 @@ def scale_lr(optim_wrapper, auto_scale_lr: Optional[Dict[str, Any]], real_batch_
     if not auto_scale_lr or not auto_scale_lr.get('enable', False):
         return None
     base = auto_scale_lr.get('base_batch_size')
-    if not isinstance(base, int) or isinstance(base, bool) or base <= 0:
-        raise ConfigError(f'auto_scale_lr.base_batch_size: expected a positive int, got {base!r}')
+    expect_int(base, 'auto_scale_lr.base_batch_size', at_least=1)
     factor = real_batch_size / base
     for group in optim_wrapper.optimizer.param_groups:
         group['lr'] = group['lr'] * factor

@@ -10,6 +10,15 @@ from typing import Any, Dict
 import torch
 from torch import nn
 
+from trainkit.checkpointing.format import EMA_WEIGHTS_FIELD
+from trainkit.utils.checks import expect_number
+
+
+def check_ema_decay(decay, where: str, allow_none: bool = True) -> None:
+    """The one rule for β: a number in [0, 1); None (where allowed) means no EMA."""
+    expect_number(decay, where, at_least=0, below=1, allow_none=allow_none,
+                  hint='None turns EMA off' if allow_none else '')
+
 
 class ExponentialMovingAverage(nn.Module):
     """A shadow copy of ``model`` whose floating-point weights track an EMA.
@@ -27,8 +36,7 @@ class ExponentialMovingAverage(nn.Module):
 
     def __init__(self, model: nn.Module, decay: float = 0.995):
         super().__init__()
-        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1:
-            raise ValueError(f'ema_decay: expected a number in [0, 1), got {decay!r}')
+        check_ema_decay(decay, 'ema_decay', allow_none=False)
         self.decay = float(decay)
         self.module = copy.deepcopy(model).eval()
         for param in self.module.parameters():
@@ -57,27 +65,17 @@ class ExponentialMovingAverage(nn.Module):
         if id(model) != self._source_id:
             self._pairs_for(model)
         # grad mode off by hand: the no_grad decorator costs ~2 µs per call in the hot loop
-        grad_was_on = torch.is_grad_enabled()
-        torch._C._set_grad_enabled(False)
-        try:
+        with torch.no_grad():
             if self._ema_params:
                 torch._foreach_lerp_(self._ema_params, self._src_params, 1.0 - self.decay)
             if self._ema_buffers:
                 torch._foreach_copy_(self._ema_buffers, self._src_buffers)
-        finally:
-            torch._C._set_grad_enabled(grad_was_on)
         self.num_updates += 1
 
-    @torch.no_grad()
-    def copy_from(self, model: nn.Module) -> None:
-        """Reset the average to ``model``'s weights (e.g. after loading weights)."""
-        self.module.load_state_dict(model.state_dict())
-        self.num_updates = 0
-
     def export(self) -> Dict[str, Any]:
-        return {'ema_state_dict': self.module.state_dict(), 'num_updates': self.num_updates,
+        return {EMA_WEIGHTS_FIELD: self.module.state_dict(), 'num_updates': self.num_updates,
                 'decay': self.decay}
 
     def restore(self, state: Dict[str, Any]) -> None:
-        self.module.load_state_dict(state['ema_state_dict'])
+        self.module.load_state_dict(state[EMA_WEIGHTS_FIELD])
         self.num_updates = int(state['num_updates'])

@@ -24,6 +24,7 @@ from torch import nn
 
 from trainkit.errors import ConfigError
 from trainkit.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS, lookup
+from trainkit.utils.checks import expect_number
 from trainkit.utils.suggest import did_you_mean
 
 
@@ -58,10 +59,8 @@ class LayerDecayOptimWrapperConstructor:
                                   f'{did_you_mean(key, self.paramwise_keys)}; options: '
                                   f'{", ".join(self.paramwise_keys)}')
         self.decay = paramwise_cfg.get('layer_decay_rate', 0.75)
-        if isinstance(self.decay, bool) or not isinstance(self.decay, (int, float)) or \
-                not 0 < self.decay <= 1:
-            raise ConfigError(f'optim_wrapper.paramwise_cfg.layer_decay_rate: expected a number '
-                              f'in (0, 1], got {self.decay!r}')
+        expect_number(self.decay, 'optim_wrapper.paramwise_cfg.layer_decay_rate', above=0,
+                      at_most=1)
         self.block_attr = paramwise_cfg.get('block_attr', 'blocks')
         self.no_decay_names = list(paramwise_cfg.get('no_decay_names', []))
 

@@ -10,6 +10,9 @@ Example::
 from typing import Any, Dict, Optional
 
 from trainkit.errors import ConfigError
+from trainkit.hooks.early_stopping import EARLY_STOPPING_MODES
+from trainkit.optim.ema import check_ema_decay
+from trainkit.utils.checks import expect_choice, is_number
 from trainkit.utils.suggest import did_you_mean
 
 # key: (reference default, kind); a kind ending in '?' also accepts None. ``resume`` also takes a
@@ -88,13 +91,17 @@ def check_section(given: Dict[str, Any]) -> Dict[str, Any]:
             problems.append(problem)
         clean[key] = value
     decay = clean.get('ema_decay')
-    if isinstance(decay, (int, float)) and not isinstance(decay, bool) and not 0 <= decay < 1:
-        problems.append(f'trainer.ema_decay: expected a number in [0, 1) or null (no EMA), got '
-                        f'{decay!r}')
     mode = clean.get('early_stopping_mode')
-    if isinstance(mode, str) and mode.lower() not in ('and', 'or'):
-        problems.append(f"trainer.early_stopping_mode: expected 'and' (every criterion) or "
-                        f"'or' (any criterion), got {mode!r}")
+    for check in ((lambda: check_ema_decay(decay, 'trainer.ema_decay')) if is_number(decay)
+                  else None,
+                  (lambda: expect_choice(mode.lower(), EARLY_STOPPING_MODES,
+                                         'trainer.early_stopping_mode',
+                                         "'and': every criterion, 'or': any criterion"))
+                  if isinstance(mode, str) else None):
+        try:
+            check and check()
+        except ConfigError as err:
+            problems.extend(err.problems)
     if isinstance(clean.get('grad_clip'), (int, float)) and clean['grad_clip'] <= 0:
         problems.append(f'trainer.grad_clip: expected a number > 0 or null (no clipping), got '
                         f'{clean["grad_clip"]!r}')

@@ -14,6 +14,7 @@ from typing import Any, Dict, Optional
 from trainkit.config.reference.keys import MISSING as _MISSING
 from trainkit.errors import ConfigError
 from trainkit.optim.schedule.warmup import WARMUP_ALIASES
+from trainkit.utils.checks import expect_number
 from trainkit.utils.suggest import did_you_mean
 
 LR_SCHEDULER_ALIASES = {
@@ -64,10 +65,9 @@ def _check_kwargs(kwargs: Dict[str, Any], alias: str, kind) -> None:
                               f'{kind}{did_you_mean(key, allowed)}; valid: {", ".join(allowed)}')
     for key in ('T_max', 'T_0'):
         value = kwargs.get(key)
-        if key in kwargs and (isinstance(value, bool) or not isinstance(value, (int, float))
-                              or value <= 0):
-            raise ConfigError(f'trainer.lr_scheduler_kwargs.{key}: expected a number of epochs '
-                              f'> 0, got {value!r}')
+        if key in kwargs:
+            expect_number(value, f'trainer.lr_scheduler_kwargs.{key}', above=0,
+                          hint='it is a number of epochs')
 
 
 def _main_entry(exp) -> Optional[dict]:

@@ -17,6 +17,7 @@ from mmengine.optim.scheduler.param_scheduler import INF, _ParamScheduler
 
 from trainkit.errors import ConfigError
 from trainkit.registry import PARAM_SCHEDULERS
+from trainkit.utils.checks import expect_int
 
 
 class CosineWarmRestartsParamScheduler(_ParamScheduler):
@@ -25,10 +26,8 @@ class CosineWarmRestartsParamScheduler(_ParamScheduler):
     def __init__(self, optimizer, param_name: str, T_0: int, T_mult: int = 1,
                  eta_min: float = 0.0, begin: int = 0, end: int = INF, last_step: int = -1,
                  by_epoch: bool = True, verbose: bool = False):
-        if isinstance(T_0, bool) or not isinstance(T_0, int) or T_0 < 1:
-            raise ConfigError(f'CosineWarmRestartsLR.T_0: expected an int >= 1, got {T_0!r}')
-        if isinstance(T_mult, bool) or not isinstance(T_mult, int) or T_mult < 1:
-            raise ConfigError(f'CosineWarmRestartsLR.T_mult: expected an int >= 1, got {T_mult!r}')
+        expect_int(T_0, 'CosineWarmRestartsLR.T_0', at_least=1)
+        expect_int(T_mult, 'CosineWarmRestartsLR.T_mult', at_least=1)
         self.T_0, self.T_mult, self.eta_min = T_0, T_mult, eta_min
         super().__init__(optimizer, param_name, begin=begin, end=end, last_step=last_step,
                          by_epoch=by_epoch, verbose=verbose)

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from trainkit.errors import CheckpointError, ConfigError
 from trainkit.optim.schedule.warmup import WarmupSpec
-from trainkit.registry import PARAM_SCHEDULERS, lookup
+from trainkit.registry import PARAM_SCHEDULERS, build, lookup
 
 
 class ParamSchedule:
@@ -146,7 +146,7 @@ def build_param_schedule(cfg, optim_wrapper, max_epochs: int,
         kwargs = dict(entry)
         cls = lookup(PARAM_SCHEDULERS, kwargs.pop('type'), f'{where}.type')
         if isinstance(cls, type) and issubclass(cls, WarmupSpec):
-            warmups.append((where, _construct(cls, kwargs, where)))
+            warmups.append((where, build(PARAM_SCHEDULERS, entry, where)))
         else:
             schedulers.append(_build_scheduler(cls, kwargs, optim_wrapper, max_epochs,
                                                steps_per_epoch, where))
@@ -158,13 +158,6 @@ def build_param_schedule(cfg, optim_wrapper, max_epochs: int,
         # built after the schedulers, so their initial_lr is the undampened LR
         warmup = warmups[0][1].build(optim_wrapper.optimizer, steps_per_epoch)
     return ParamSchedule(schedulers, warmup, optim_wrapper.optimizer)
-
-
-def _construct(cls, kwargs: Dict[str, Any], where: str):
-    try:
-        return cls(**kwargs)
-    except TypeError as err:
-        raise ConfigError(f'{where}: {cls.__name__}: {err}') from err
 
 
 def _build_scheduler(cls, kwargs: Dict[str, Any], optim_wrapper, max_epochs: int,

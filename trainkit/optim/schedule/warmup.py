@@ -28,6 +28,7 @@ import pytorch_warmup
 
 from trainkit.errors import ConfigError
 from trainkit.registry import PARAM_SCHEDULERS
+from trainkit.utils.checks import expect_number
 
 
 class WarmupSpec:
@@ -45,9 +46,7 @@ class WarmupSpec:
         elif warmup_epochs is not None and warmup_steps is not None:
             raise ConfigError(f'{name}: give warmup_epochs or warmup_steps, not both')
         for key, value in (('warmup_epochs', warmup_epochs), ('warmup_steps', warmup_steps)):
-            if value is not None and (isinstance(value, bool) or
-                                      not isinstance(value, (int, float)) or value < 0):
-                raise ConfigError(f'{name}.{key}: expected a number >= 0, got {value!r}')
+            expect_number(value, f'{name}.{key}', at_least=0, allow_none=True)
         if warmup_steps is not None and int(warmup_steps) != warmup_steps:
             raise ConfigError(f'{name}.warmup_steps: expected a whole number, got {warmup_steps}')
         self.warmup_epochs = warmup_epochs

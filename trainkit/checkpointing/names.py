@@ -1,0 +1,26 @@
+"""The names of the files a run keeps in its work dir, written once here::
+
+    last_file('spice-v1')        # 'spice-v1_last.pt'   the latest state (resume continues it)
+    slot_file('spice-v1', 0)     # 'spice-v1_0.pt'      a best-k slot
+    config_file('spice-v1')      # 'spice-v1_config.py' the resolved config of the run
+"""
+import re
+from typing import Union
+
+
+def last_file(run_name: str) -> str:
+    return f'{run_name}_last.pt'
+
+
+def slot_file(run_name: str, slot: Union[int, str]) -> str:
+    return f'{run_name}_{slot}.pt'
+
+
+def config_file(run_name: str) -> str:
+    return f'{run_name}_config.py'
+
+
+def run_file_pattern(run_name: str) -> 're.Pattern[str]':
+    """Matches the checkpoints (last and slots) and the config copy of ``run_name``."""
+    name = re.escape(run_name)
+    return re.compile(rf'{name}_(last|\d+)\.pt$|{name}_config\.py$')
