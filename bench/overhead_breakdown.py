@@ -295,7 +295,7 @@ def piece_rows(p: Pieces, number: int, rounds: int):
     with torch.enable_grad():
         preds_g = p.model(batch)
     former_loss = WeightedLoss(dict(y=1.0), lossfn='mse')
-    object.__setattr__(former_loss, '_elementwise', former_loss.lossfn)  # the module call
+    former_loss._call_for[:] = [former_loss.lossfn, former_loss.lossfn]  # the module call
 
     add('WeightedLoss (Runner._compute_loss) vs F.mse_loss', 'step',
         {'now': lambda: runner._compute_loss(preds_g, batch),

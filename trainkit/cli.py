@@ -1,9 +1,13 @@
 """Shared pieces of the command-line tools: CLI overrides, dry runs, error reporting."""
 import argparse
+import pprint
 import sys
 import traceback
 
+from trainkit.config.reference.expand import explain_reference_keys
+from trainkit.engine.from_cfg import prepare_config, to_plain_dict
 from trainkit.errors import TrainkitError
+from trainkit.optim.schedule.simulate import simulate_schedule
 from trainkit.utils.suggest import close_matches
 
 
@@ -114,11 +118,7 @@ def describe_param_groups(runner) -> str:
 
 def dry_run(runner, cfg, steps: int = 10) -> None:
     """Print the resolved config, the parameter groups and the first learning rates."""
-    import pprint
 
-    from trainkit.config.reference.expand import explain_reference_keys
-    from trainkit.engine.from_cfg import prepare_config, to_plain_dict
-    from trainkit.optim.schedule.simulate import simulate_schedule
     notes = explain_reference_keys(to_plain_dict(cfg))
     if notes:
         print('Trainer section (reference style) expanded into canonical keys:')

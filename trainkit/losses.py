@@ -15,7 +15,6 @@ from typing import Dict, Mapping, Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn import _reduction as _Reduction
 
 from trainkit.errors import ConfigError, DataError
 from trainkit.registry import LOSSES, lookup
@@ -71,21 +70,17 @@ def _missing(container, key: str, what: str) -> DataError:
                      f'{"model" if what == "predictions" else "dataset"}.')
 
 
-def _kernel(lossfn: nn.Module):
-    """What WeightedLoss calls for ``lossfn``: for the built-in element-wise losses, the ATen
-    kernel that ``F.mse_loss`` & co. end in, called directly. WeightedLoss has checked that
-    prediction and target have one shape, so what the ``F`` functions add in Python (a size
-    check, ``broadcast_tensors``, the reduction enum: ~6 µs a call, more than the kernel on a
-    small batch) and ``nn.Module.__call__`` do nothing here. Same kernel, same numbers and
-    gradients (``broadcast_tensors`` returns same-shape tensors as they are). A loss registered
-    by a user, or a subclass, is called as a module."""
-    kind, mean = type(lossfn), _Reduction.get_enum('mean')
+def _direct_call(lossfn: nn.Module):
+    """What WeightedLoss calls for ``lossfn``: for the built-in element-wise losses the ``F``
+    function itself (``nn.Module.__call__`` adds nothing here: no hooks, one shape checked
+    already); a loss registered by a user, or a subclass, is called as a module."""
+    kind = type(lossfn)
     if kind is MSELoss:
-        return functools.partial(torch._C._nn.mse_loss, reduction=mean)
+        return F.mse_loss
     if kind is MAELoss:
-        return functools.partial(torch._C._nn.l1_loss, reduction=mean)
-    if kind is SmoothL1Loss:  # beta > 0 (checked), so F.smooth_l1_loss takes this kernel
-        return functools.partial(torch._C._nn.smooth_l1_loss, reduction=mean, beta=lossfn.beta)
+        return F.l1_loss
+    if kind is SmoothL1Loss:
+        return functools.partial(F.smooth_l1_loss, beta=lossfn.beta)
     return lossfn
 
 
@@ -118,13 +113,10 @@ class WeightedLoss(nn.Module):
         for target, weight in losses_weight.items():
             expect_number(weight, f'loss.losses_weight.{target}', at_least=0)
         self.losses_weight = {str(k): float(v) for k, v in losses_weight.items()}
-        self.lossfn = self._build_lossfn(lossfn, beta)  # sets _elementwise (__setattr__)
-
-    def __setattr__(self, name, value):
-        super().__setattr__(name, value)
-        if name == 'lossfn':  # what forward calls follows a replaced lossfn; kept out of
-            # nn.Module's registry (a user loss must not appear twice in the state_dict)
-            object.__setattr__(self, '_elementwise', _kernel(value))
+        self.lossfn = self._build_lossfn(lossfn, beta)
+        # [lossfn, what to call for it]: a plain list, so nn.Module does not register the loss
+        # a second time; refreshed when lossfn is replaced
+        self._call_for = [None, None]
 
     @staticmethod
     def _build_lossfn(lossfn, beta) -> nn.Module:
@@ -138,6 +130,10 @@ class WeightedLoss(nn.Module):
     def forward(self, preds: Mapping, batch: Mapping) -> Dict[str, torch.Tensor]:
         terms = {'loss': None}
         total = None
+        cache, lossfn = self._call_for, self.lossfn
+        if cache[0] is not lossfn:
+            cache[0], cache[1] = lossfn, _direct_call(lossfn)
+        elementwise = cache[1]
         for target, weight in self.losses_weight.items():
             try:
                 pred = preds[target]
@@ -150,7 +146,7 @@ class WeightedLoss(nn.Module):
             if pred.shape != truth.shape:
                 raise DataError(f'loss target {target!r}: the prediction has shape '
                                 f'{tuple(pred.shape)} but the batch has {tuple(truth.shape)}')
-            term = self._elementwise(pred, truth)
+            term = elementwise(pred, truth)
             terms[target] = term
             weighted = term if weight == 1.0 else term * weight
             total = weighted if total is None else total + weighted

@@ -20,6 +20,7 @@ from trainkit.datasets.chemistry import (
     symbol,
 )
 from trainkit.datasets.molecule_collate import collate_flat, collate_padded
+from trainkit.datasets.spice_demo import write_demo_spice
 from trainkit.errors import ConfigError, DataError
 from trainkit.registry import DATASETS
 
@@ -215,7 +216,6 @@ def _ensure_file(path: str, demo_if_missing):
         return
     if not demo_if_missing:
         raise DataError(f'SPICE file {path!r} does not exist: {HOW_TO_GET}')
-    from trainkit.datasets.spice_demo import write_demo_spice
     write_demo_spice(path, **(demo_if_missing if isinstance(demo_if_missing, dict) else {}))
     # said out loud: a mistyped path to the real data must not pass for it unnoticed
     print(f'SpiceDataset: {path} did not exist, so the small SYNTHETIC demo file was written '

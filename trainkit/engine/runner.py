@@ -231,6 +231,7 @@ class Runner:
 
     def _run_loop(self) -> None:
         try:
+            self.schedule.check_monitors(self.metric_names())
             self._call('before_run')
             self._log_start()
             while self.epoch < self.max_epochs and self.stop_reason is None:

@@ -10,8 +10,7 @@ from trainkit.checkpointing.writer import BackgroundWriter
 from trainkit.errors import ConfigError
 from trainkit.hooks.hook import Hook
 from trainkit.registry import HOOKS
-from trainkit.utils.checks import expect_bool, expect_choice, expect_int
-from trainkit.utils.suggest import did_you_mean
+from trainkit.utils.checks import expect_bool, expect_choice, expect_int, expect_metric
 
 
 @HOOKS.register_module()
@@ -104,12 +103,8 @@ class CheckpointHook(Hook):
 
     # -- hook points -----------------------------------------------------------------------
     def before_run(self, runner) -> None:
-        names = runner.metric_names()
-        if self.best_k and self.monitor is not None and names is not None and \
-                self.monitor not in names:
-            raise ConfigError(f'CheckpointHook.monitor: {self.monitor!r} is not a validation '
-                              f'metric{did_you_mean(self.monitor, names)}; the metrics are '
-                              f'{sorted(names)}')
+        if self.best_k and self.monitor is not None:
+            expect_metric(self.monitor, runner.metric_names(), 'CheckpointHook.monitor')
         self._adopt_slot_files(runner)
 
     def _adopt_slot_files(self, runner) -> None:
@@ -137,10 +132,7 @@ class CheckpointHook(Hook):
     def _monitored_value(self, metrics: Dict[str, float]) -> float:
         if self.monitor is None:
             self.monitor = 'weighted_mae' if 'weighted_mae' in metrics else 'loss'
-        if self.monitor not in metrics:
-            raise ConfigError(f'CheckpointHook.monitor: {self.monitor!r} is not a validation '
-                              f'metric{did_you_mean(self.monitor, metrics)}; the metrics are '
-                              f'{sorted(metrics)}')
+        expect_metric(self.monitor, metrics, 'CheckpointHook.monitor')
         return metrics[self.monitor]
 
     def after_train_epoch(self, runner) -> None:

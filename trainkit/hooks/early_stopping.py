@@ -4,7 +4,7 @@ from typing import Any, Dict, List, Optional
 from trainkit.errors import ConfigError
 from trainkit.hooks.hook import Hook
 from trainkit.registry import HOOKS
-from trainkit.utils.checks import expect_choice, expect_int, expect_number
+from trainkit.utils.checks import expect_choice, expect_int, expect_metric, expect_number
 from trainkit.utils.suggest import did_you_mean
 
 CRITERION_KEYS = ('metric', 'patience', 'threshold', 'lower_bound')
@@ -89,15 +89,21 @@ class EarlyStoppingHook(Hook):
                                       f'{key!r}{did_you_mean(key, CRITERION_KEYS)}')
             self.criteria.append(Criterion(target, **spec))
 
+    def before_run(self, runner) -> None:
+        """A target or metric that validation will not produce is reported now, not after
+        the first epoch."""
+        for criterion in self.criteria:
+            expect_metric(criterion.key, runner.metric_names(),
+                          f'EarlyStoppingHook.early_stoppings.{criterion.target}')
+
     def after_train_epoch(self, runner) -> None:
         metrics = runner.val_metrics
         if metrics is None:
             return
         reasons = []
         for criterion in self.criteria:
-            if criterion.key not in metrics:
-                raise ConfigError(f'EarlyStoppingHook: metric {criterion.key!r} is not computed; '
-                                  f'the validation metrics are {sorted(metrics)}')
+            expect_metric(criterion.key, metrics, f'EarlyStoppingHook.early_stoppings.'
+                                                  f'{criterion.target}')
             reasons.append(criterion.update(metrics[criterion.key]))
         met = [r for r in reasons if r]
         if (self.mode == 'and' and len(met) == len(reasons)) or (self.mode == 'or' and met):

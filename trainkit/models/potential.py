@@ -5,6 +5,8 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
+from trainkit.datasets.chemistry import atomic_number
+from trainkit.datasets.molecule_collate import all_pairs
 from trainkit.errors import ConfigError
 from trainkit.registry import MODELS
 
@@ -107,7 +109,6 @@ class NeuralPotential(nn.Module):
             self.register_buffer('atom_shift', shift)
 
     def _initial_shift(self, atom_energies) -> torch.Tensor:
-        from trainkit.datasets.chemistry import atomic_number
         shift = torch.zeros(self.max_z + 1)
         for element, energy in (atom_energies or {}).items():
             z = atomic_number(element)
@@ -141,7 +142,6 @@ class NeuralPotential(nn.Module):
         n_molecules = len(batch['n_atoms'])
         edge_index = batch.get('edge_index')
         if edge_index is None:
-            from trainkit.datasets.molecule_collate import all_pairs
             edge_index = all_pairs(batch['n_atoms'])
         vectors = pos[edge_index[1]] - pos[edge_index[0]]
         distance = vectors.norm(dim=-1)

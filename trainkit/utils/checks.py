@@ -81,3 +81,12 @@ def expect_bool(value: Any, where: str) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f'{where}: expected True or False, got {value!r} '
                           f'({type(value).__name__})')
+
+
+def expect_metric(name: str, available, where: str) -> None:
+    """``name`` is among the validation metrics ``available`` (None: not known yet, no check).
+    Every hook or scheduler that monitors a metric checks it with this in ``before_run``."""
+    if available is not None and name not in available:
+        raise ConfigError(f'{where}: {name!r} is not a validation metric'
+                          f'{did_you_mean(name, list(available))}; the metrics are '
+                          f'{sorted(available)}')

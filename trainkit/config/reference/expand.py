@@ -42,6 +42,7 @@ from trainkit.config.reference.keys import MISSING as _MISSING
 from trainkit.config.reference.keys import REFERENCE_DEFAULTS, TOP_LEVEL_SHORTHANDS, check_section
 from trainkit.config.reference.schedule import expand_schedule
 from trainkit.errors import ConfigError
+from trainkit.registry import LOSSES, OPTIMIZERS, lookup
 
 
 def _same(a, b) -> bool:
@@ -128,7 +129,6 @@ def _plain_keys(exp: Expansion) -> None:
 
 
 def _same_loss_fn(a, b) -> bool:
-    from trainkit.registry import LOSSES, lookup
     try:
         return lookup(LOSSES, a) is lookup(LOSSES, b)
     except ConfigError:
@@ -167,7 +167,6 @@ def _loss(exp: Expansion) -> None:
 
 
 def _same_optimizer(a, b) -> bool:
-    from trainkit.registry import OPTIMIZERS, lookup
     try:
         return lookup(OPTIMIZERS, a) is lookup(OPTIMIZERS, b)
     except ConfigError:
@@ -299,7 +298,6 @@ def _section(cfg: Dict[str, Any]):
 
 def _check_names(exp: Expansion) -> None:
     """Resolve the loss and optimizer names now, so an error names the trainer key."""
-    from trainkit.registry import LOSSES, OPTIMIZERS, lookup
     for key, registry in (('lossfn', LOSSES), ('optimizer', OPTIMIZERS)):
         if exp.explicit(key):
             lookup(registry, exp.given[key], f'trainer.{key}')

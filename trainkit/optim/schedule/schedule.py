@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from trainkit.errors import CheckpointError, ConfigError
 from trainkit.optim.schedule.warmup import WarmupSpec
 from trainkit.registry import PARAM_SCHEDULERS, build, lookup
+from trainkit.utils.checks import expect_metric
 
 
 class ParamSchedule:
@@ -67,12 +68,20 @@ class ParamSchedule:
         reasons = [s.stop_reason for s in self.on_metrics if getattr(s, 'stop_reason', None)]
         return reasons[0] if reasons else None
 
+    def check_monitors(self, names: Optional[List[str]]) -> None:
+        """Before training: every metric a scheduler monitors is one validation produces
+        (``names``; None when that cannot be known before validating)."""
+        for scheduler in self.on_metrics:
+            self._check_monitor(scheduler, names)
+
     @staticmethod
-    def _step_on_metrics(scheduler, metrics: Dict[str, float]) -> None:
+    def _check_monitor(scheduler, names) -> None:
         monitor = getattr(scheduler, 'monitor', None)
-        if monitor is not None and monitor not in metrics:
-            raise ConfigError(f'{type(scheduler).__name__}.monitor: {monitor!r} is not a '
-                              f'validation metric; the metrics are {sorted(metrics)}')
+        if monitor is not None:
+            expect_metric(monitor, names, f'{type(scheduler).__name__}.monitor')
+
+    def _step_on_metrics(self, scheduler, metrics: Dict[str, float]) -> None:
+        self._check_monitor(scheduler, metrics)
         scheduler.step(metrics)
 
     @contextmanager
