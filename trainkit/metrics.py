@@ -7,7 +7,7 @@ A batch costs four reductions and two in-place adds per target; the element coun
 ints (exact, and known without a device op).
 """
 import math
-from typing import Dict, Iterable, List, Mapping, Optional
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Protocol, runtime_checkable
 
 import torch
 import torch.distributed as dist
@@ -15,6 +15,44 @@ import torch.distributed as dist
 from trainkit.errors import ConfigError, DataError
 from trainkit.registry import METRICS
 from trainkit.utils.dist import is_distributed
+
+
+@runtime_checkable
+class Metrics(Protocol):
+    """What the Runner calls on a metrics object (``metrics=dict(type=...)`` or an instance):
+    ``reset()`` before validating, ``update(preds, batch)`` per batch, ``compute(reduce_fn)``
+    once at the end (``reduce_fn`` sums a list of tensors over all ranks in place).
+
+    Two optional methods, each declared by a protocol of its own below: ``metric_names()``
+    (:class:`NamedMetrics`) and ``bind_loss_weights()`` (:class:`LossWeightedMetrics`).
+
+    Config example::
+
+        metrics = dict(type='MyMetrics')   # a registered class with these three methods
+    """
+
+    def reset(self) -> None: ...
+
+    def update(self, preds: Mapping, batch: Mapping) -> None: ...
+
+    def compute(self, reduce_fn: Optional[Callable] = None) -> Dict[str, float]: ...
+
+
+@runtime_checkable
+class NamedMetrics(Protocol):
+    """Metrics that know before validating every name ``compute`` may return: hooks and
+    schedulers then check the metric they monitor before the first step
+    (``metrics = dict(type='ErrorMetrics')`` has it)."""
+
+    def metric_names(self) -> List[str]: ...
+
+
+@runtime_checkable
+class LossWeightedMetrics(Protocol):
+    """Metrics that take their defaults from the loss's ``losses_weight`` (called once by
+    the Runner after building both; ``metrics = dict(type='ErrorMetrics')`` has it)."""
+
+    def bind_loss_weights(self, losses_weight: Optional[Mapping[str, float]]) -> None: ...
 
 
 @METRICS.register_module()

@@ -4,6 +4,7 @@ import os
 import re
 
 import pytest
+import torch
 from torch import nn
 
 from tests.support import components  # noqa: F401  (registers test components)
@@ -11,8 +12,16 @@ from tests.support.components import Crash
 from tests.support.configs import tiny_config
 from tools.train import main as train_main
 from trainkit.checkpointing.format import load_checkpoint
+from trainkit.engine.loss_and_metrics import build_metrics
 from trainkit.engine.runner import Runner
 from trainkit.errors import ConfigError, DataError
+from trainkit.metrics import ErrorMetrics, LossWeightedMetrics, Metrics, NamedMetrics
+from trainkit.optim.wrapper import (
+    EpochAlignedWrapper,
+    OptimWrapper,
+    PlannedContextWrapper,
+    SkippableWrapper,
+)
 
 
 def run(cfg):
@@ -213,3 +222,27 @@ def test_rng_states_round_trip_through_a_safe_checkpoint_and_the_older_tuple_for
                                 state['python'][2]))
     restore_rng(older)  # checkpoints written before the words became a tensor
     assert random.random() == draws[0]
+
+
+class _NoCompute:
+    def reset(self):
+        pass
+
+    def update(self, preds, batch):
+        pass
+
+
+def test_a_metrics_object_without_the_protocol_methods_is_refused_naming_them():
+    with pytest.raises(ConfigError, match=r'metrics: _NoCompute lacks compute; a metrics '
+                                          r'object needs reset\(\)'):
+        build_metrics(_NoCompute(), None)
+
+
+def test_the_extension_protocols_recognise_the_shipped_classes():
+    metrics = ErrorMetrics()
+    assert isinstance(metrics, Metrics) and isinstance(metrics, NamedMetrics)
+    assert isinstance(metrics, LossWeightedMetrics)
+    assert not isinstance(_NoCompute(), Metrics)
+    wrapper = OptimWrapper(optimizer=torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=0.1))
+    for protocol in (EpochAlignedWrapper, PlannedContextWrapper, SkippableWrapper):
+        assert isinstance(wrapper, protocol), protocol.__name__

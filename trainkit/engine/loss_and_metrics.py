@@ -7,6 +7,8 @@
 """
 from typing import Any
 
+from trainkit.errors import ConfigError
+from trainkit.metrics import LossWeightedMetrics, Metrics
 from trainkit.registry import LOSSES, METRICS, build
 
 
@@ -26,6 +28,12 @@ def build_metrics(metrics: Any, loss: Any):
         metrics = build(METRICS, metrics, 'metrics', default_type='ErrorMetrics')
     elif metrics is None and weights:
         metrics = build(METRICS, {}, 'metrics', default_type='ErrorMetrics')
-    if metrics is not None and hasattr(metrics, 'bind_loss_weights'):
+    if metrics is not None and not isinstance(metrics, Metrics):
+        missing = [name for name in ('reset', 'update', 'compute')
+                   if not callable(getattr(metrics, name, None))]
+        raise ConfigError(f'metrics: {type(metrics).__name__} lacks {", ".join(missing)}; a '
+                          f'metrics object needs reset(), update(preds, batch) and '
+                          f'compute(reduce_fn) (see trainkit.metrics.Metrics)')
+    if isinstance(metrics, LossWeightedMetrics):
         metrics.bind_loss_weights(weights)
     return metrics

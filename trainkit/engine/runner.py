@@ -36,8 +36,15 @@ from trainkit.engine.work_dir import keep_previous_run, prepare_work_dir, save_c
 from trainkit.errors import ConfigError, DataError, TrainkitError, WorkDirError
 from trainkit.hooks.build import build_hooks
 from trainkit.hooks.hook import HOOK_POINTS, Hook
+from trainkit.metrics import NamedMetrics
 from trainkit.optim import OptimWrapper, build_optim_wrapper, build_param_schedule, scale_lr
 from trainkit.optim.freeze import count_trainable, freeze_except
+from trainkit.optim.wrapper import (
+    EpochAlignedWrapper,
+    PlannedContextWrapper,
+    SkippableWrapper,
+    accumulative_counts,
+)
 from trainkit.utils.dist import all_reduce_sum, broadcast_object, init_distributed
 from trainkit.utils.rng import seed_everything
 
@@ -119,7 +126,7 @@ class Runner:
         self.iters_per_epoch = len(self.train_dataloader)
         if self.iters_per_epoch == 0:
             raise DataError(self._empty_epoch_message())
-        accumulate = getattr(self.optim_wrapper, '_accumulative_counts', 1)
+        accumulate = accumulative_counts(self.optim_wrapper)
         self.steps_per_epoch = math.ceil(self.iters_per_epoch / accumulate)
         self.lr_scale = scale_lr(self.optim_wrapper, auto_scale_lr,
                                  self.train_dataloader.batch_size * self.world_size * accumulate,
@@ -155,10 +162,11 @@ class Runner:
         before validating; hooks check the metric they monitor against it in ``before_run``."""
         if self.val_dataloader is None or self.loss is None:
             return None
-        names = getattr(self.metrics, 'metric_names', None)
-        if self.metrics is not None and names is None:
+        if self.metrics is None:
+            return ['loss']
+        if not isinstance(self.metrics, NamedMetrics):
             return None
-        return (list(names()) if names else []) + ['loss']
+        return list(self.metrics.metric_names()) + ['loss']
 
     def _empty_epoch_message(self) -> str:
         loader = self.train_dataloader
@@ -248,9 +256,8 @@ class Runner:
         self._start_epoch_data()
         self.model.train()
         self._call('before_train_epoch')
-        begin_epoch = getattr(self.optim_wrapper, 'begin_epoch', None)
-        if begin_epoch is not None:
-            begin_epoch(self.iters_per_epoch)
+        if isinstance(self.optim_wrapper, EpochAlignedWrapper):
+            self.optim_wrapper.begin_epoch(self.iters_per_epoch)
         self._plan_step()
         before_iter, before_backward, after_iter = (self._hooks_at[p] for p in (
             'before_train_iter', 'before_backward', 'after_train_iter'))
@@ -278,9 +285,9 @@ class Runner:
         """Decide once per epoch which per-step calls can be left out: on a small model
         every Python call of the step shows (a 0.5-ms step: 1 % is 5 µs)."""
         wrapper = self.optim_wrapper
-        needs = getattr(wrapper, 'needs_optim_context', None)
         # mmengine's optim_context only enters DDP's no_sync inside accumulation windows
-        self._use_optim_context = needs is None or needs(self.model)
+        self._use_optim_context = (not isinstance(wrapper, PlannedContextWrapper) or
+                                   wrapper.needs_optim_context(self.model))
         schedule = self.schedule
         self._schedule_per_step = bool(schedule.iter_based) or schedule.warmup is not None
 
@@ -297,7 +304,11 @@ class Runner:
         for hook in before_backward:
             if hook.before_backward(self, losses) is False:
                 self.skipped_update = True
-                self.stepped = wrapper.skip_update()
+                if isinstance(wrapper, SkippableWrapper):
+                    self.stepped = wrapper.skip_update()
+                else:
+                    wrapper.zero_grad()
+                    self.stepped = False
                 break
         else:
             stepped = wrapper.update_params(losses['loss'])

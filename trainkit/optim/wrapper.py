@@ -20,10 +20,45 @@ Config example::
     optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1),
                          accumulative_counts=4, clip_grad=dict(max_norm=1.0))
 """
+from typing import Protocol, runtime_checkable
+
 import torch
 from mmengine.optim import OptimWrapper as MMOptimWrapper
 
 from trainkit.registry import OPTIM_WRAPPERS
+
+
+@runtime_checkable
+class EpochAlignedWrapper(Protocol):
+    """An optim wrapper whose accumulation windows restart every epoch: the Runner calls
+    ``begin_epoch(num_batches)`` before each epoch's first batch. mmengine's wrappers, which
+    lack it, count windows across epochs."""
+
+    def begin_epoch(self, num_batches: int) -> None: ...
+
+
+@runtime_checkable
+class PlannedContextWrapper(Protocol):
+    """An optim wrapper that says, once per epoch, whether ``optim_context(model)`` does
+    anything; when it says no the Runner does not enter it at each step. Without the method
+    the context is always entered."""
+
+    def needs_optim_context(self, model) -> bool: ...
+
+
+@runtime_checkable
+class SkippableWrapper(Protocol):
+    """An optim wrapper that can drop a batch (NaN guard) and keep its accumulation window
+    count right; returns whether it stepped. Without it, a dropped batch only zeroes the
+    gradients (the window's earlier batches are dropped with it)."""
+
+    def skip_update(self) -> bool: ...
+
+
+def accumulative_counts(wrapper) -> int:
+    """Batches per optimizer step of any mmengine-style wrapper (mmengine keeps the number
+    in ``_accumulative_counts`` and has no public accessor)."""
+    return getattr(wrapper, '_accumulative_counts', 1)
 
 
 @OPTIM_WRAPPERS.register_module(name='OptimWrapper', force=True)
