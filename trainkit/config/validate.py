@@ -313,7 +313,7 @@ def _auto_scale_lr(chk: Checker, cfg: Dict) -> None:
     if not isinstance(section, dict):
         chk.add(f'auto_scale_lr: expected dict(base_batch_size=..., enable=...), got {section!r}')
         return
-    chk.keys(section, ('base_batch_size', 'enable'), 'auto_scale_lr')
+    chk.keys(section, ('base_batch_size', 'enable', 'rule'), 'auto_scale_lr')
     chk.int_at_least(section, 'base_batch_size', 1, 'auto_scale_lr')
 
 

@@ -24,6 +24,7 @@ What trainkit does beyond handing this to mmengine:
 import contextlib
 import copy
 import logging
+import math
 from typing import Any, Dict, Optional
 
 from mmengine.optim import DefaultOptimWrapperConstructor
@@ -31,7 +32,7 @@ from torch import nn
 
 from trainkit.errors import ConfigError
 from trainkit.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS, lookup
-from trainkit.utils.checks import expect_int
+from trainkit.utils.checks import expect_choice, expect_int
 from trainkit.utils.signature import coerce_tuples
 
 DEFAULT_CONSTRUCTOR = 'DefaultOptimWrapperConstructor'
@@ -125,23 +126,37 @@ def drop_frozen_params(optimizer) -> None:
     optimizer.param_groups[:] = groups
 
 
+LR_SCALING_RULES = ('linear', 'sqrt')
+
+
 def scale_lr(optim_wrapper, auto_scale_lr: Optional[Dict[str, Any]], real_batch_size: int,
              log=print) -> Optional[float]:
-    """Scale every group's LR by ``real_batch_size / base_batch_size`` (linear scaling rule).
+    """Scale every group's LR for the effective batch size.
 
-    ``real_batch_size`` is batch size × ranks × accumulation steps. Must run before the param
-    schedulers are built. Returns the factor, or None when not enabled.
+    ``rule='linear'`` (the default, MMEngine's) multiplies by ``B / B0``; ``rule='sqrt'`` by
+    ``sqrt(B / B0)`` (often the better fit for Adam-type optimizers). ``B`` is
+    ``real_batch_size`` = batch size × ranks × accumulation steps, ``B0`` is
+    ``base_batch_size``. Must run before the param schedulers are built. Returns the factor,
+    or None when not enabled::
+
+        auto_scale_lr = dict(base_batch_size=256, enable=True, rule='sqrt')
     """
     if not auto_scale_lr or not auto_scale_lr.get('enable', False):
         return None
     base = auto_scale_lr.get('base_batch_size')
     expect_int(base, 'auto_scale_lr.base_batch_size', at_least=1)
-    factor = real_batch_size / base
+    rule = auto_scale_lr.get('rule', 'linear')
+    expect_choice(rule, LR_SCALING_RULES, 'auto_scale_lr.rule')
+    ratio = real_batch_size / base
+    factor = math.sqrt(ratio) if rule == 'sqrt' else ratio
     for group in optim_wrapper.optimizer.param_groups:
         group['lr'] = group['lr'] * factor
     base_settings = getattr(optim_wrapper, 'base_param_settings', None)
     if base_settings is not None:
         base_settings['lr'] = base_settings['lr'] * factor
-    log(f'auto_scale_lr: total batch {real_batch_size} / base_batch_size {base} = {factor:g}; '
-        f'learning rates scaled by {factor:g}')
+    shown = f'sqrt({real_batch_size} / {base})' if rule == 'sqrt' else \
+        f'{real_batch_size} / base_batch_size {base}'
+    lrs = ', '.join(f'{g["lr"]:.4g}' for g in optim_wrapper.optimizer.param_groups)
+    log(f'auto_scale_lr ({rule}): total batch {real_batch_size}, factor {shown} = {factor:g}; '
+        f'learning rates scaled by {factor:g} to {lrs}')
     return factor
