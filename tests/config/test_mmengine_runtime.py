@@ -18,3 +18,11 @@ def test_randomness_typo_is_an_error(tiny_cfg):
     cfg = copy.deepcopy(tiny_cfg)
     cfg['randomness'] = dict(sed=1)
     assert any("'sed'" in p and "'seed'" in p for p in problems(cfg))
+
+
+def test_diff_rank_seed_is_not_ignored_silently(tiny_cfg):
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg['randomness'] = dict(seed=1, diff_rank_seed=True)
+    assert any('diff_rank_seed' in p for p in problems(cfg))
+    cfg['randomness'] = dict(seed=1, diff_rank_seed=False)
+    assert prepare_config(cfg)['seed'] == 1

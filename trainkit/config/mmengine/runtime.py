@@ -29,6 +29,9 @@ def map_runtime_keys(cfg: Dict) -> Dict:
         problems = [f'randomness: unknown key {key!r}{did_you_mean(key, RANDOMNESS_KEYS)}; '
                     f'valid keys: {", ".join(RANDOMNESS_KEYS)}'
                     for key in randomness if key not in RANDOMNESS_KEYS]
+        if randomness.get('diff_rank_seed'):
+            problems.append('randomness.diff_rank_seed=True: trainkit seeds every rank alike and '
+                            'does not offer a per-rank seed yet; remove it or set it to False')
         if problems:
             raise ConfigError(problems)
         for key in ('seed', 'deterministic'):
