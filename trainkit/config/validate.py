@@ -14,6 +14,8 @@ Top-level names starting with ``_`` are the user's own helper variables and are 
 """
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
+from trainkit.config.mmengine.leftovers import drop_delete_leftovers
+from trainkit.config.mmengine.runtime import map_runtime_keys
 from trainkit.errors import ConfigError
 from trainkit.registry import (
     DATASETS,
@@ -319,6 +321,8 @@ def _auto_scale_lr(chk: Checker, cfg: Dict) -> None:
 
 def validate_config(cfg: Dict) -> None:
     """Raise one :class:`ConfigError` listing every problem found in ``cfg`` (a plain dict)."""
+    drop_delete_leftovers(cfg)
+    map_runtime_keys(cfg)
     chk = Checker()
     _top_level(chk, cfg)
     _train_cfg(chk, cfg)
