@@ -29,7 +29,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--epochs', type=int, help='epochs to show (default: the whole run)')
     parser.add_argument('--save-path', help='write the plot here (.png, .pdf, ...)')
     parser.add_argument('--dump', help='write the per-step values here as CSV')
-    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE')
+    parser.add_argument('--cfg-options', nargs='+', default=[], action='extend',
+                        metavar='KEY=VALUE')
     parser.add_argument('--debug', action='store_true')
     return parser.parse_args(argv)
 

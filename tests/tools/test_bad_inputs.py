@@ -193,9 +193,17 @@ CASES: List[Case] = [
     Case('checkpoint-truncated', ["checkpoint '{tmp}/truncated.pt' is truncated or not a "
                                   'PyTorch file', 'use an earlier checkpoint'],
          setup=['truncated.pt'], args=['--resume', '{tmp}/truncated.pt']),
-    Case('checkpoint-not-pytorch', ["checkpoint '{tmp}/text.pt' is truncated or not a PyTorch "
-                                    'file'],
+    Case('checkpoint-not-pytorch', ["checkpoint '{tmp}/text.pt' is not a PyTorch file (it "
+                                    'starts like a text file'],
          setup=['text.pt'], args=['--resume', '{tmp}/text.pt']),
+    Case('checkpoint-text-as-weights', ["checkpoint '{tmp}/text.pt' is not a PyTorch file"],
+         setup=['text.pt'], args=['--cfg-options', 'ckpt_file={tmp}/text.pt']),
+    Case('checkpoint-is-a-directory', ["checkpoint '{work}' is a directory, not a file",
+                                       'with a bare --resume'],
+         args=['--resume', '{work}']),
+    Case('cfg-options-twice-both-applied', ["unknown top-level key 'optim_wraper'"],
+         args=['--cfg-options', 'optim_wraper.optimizer.lr=0.1', '--cfg-options',
+               'train_cfg.max_epochs=2']),
     Case('checkpoint-foreign-tensor', ["'{tmp}/tensor.pt' is not a trainkit checkpoint (a "
                                        "Tensor); expected the keys 'version' and 'model'"],
          setup=['tensor.pt'], args=['--resume', '{tmp}/tensor.pt']),
