@@ -317,6 +317,22 @@ def _auto_scale_lr(chk: Checker, cfg: Dict) -> None:
     chk.int_at_least(section, 'base_batch_size', 1, 'auto_scale_lr')
 
 
+def _run_name_and_work_dir(chk: Checker, cfg: Dict) -> None:
+    """run_name names files inside work_dir: it must be a plain non-empty file-name part."""
+    run_name = cfg.get('run_name')
+    if isinstance(run_name, str):
+        if not run_name.strip():
+            chk.add(f'run_name: expected a non-empty name, got {run_name!r}; it starts every '
+                    f'file name in work_dir (e.g. run_name=\'spice-demo\')')
+        elif '/' in run_name or '\\' in run_name or run_name in ('.', '..'):
+            chk.add(f'run_name: {run_name!r} contains a path separator; run_name starts the '
+                    f'file names inside work_dir, so give the folder as work_dir and a plain '
+                    f'name as run_name')
+    work_dir = cfg.get('work_dir')
+    if isinstance(work_dir, str) and not work_dir.strip():
+        chk.add(f'work_dir: expected a folder, got {work_dir!r}; e.g. --work-dir work_dirs/run1')
+
+
 def validate_config(cfg: Dict) -> None:
     """Raise one :class:`ConfigError` listing every problem found in ``cfg`` (a plain dict)."""
     chk = Checker()
@@ -334,4 +350,5 @@ def validate_config(cfg: Dict) -> None:
     _param_scheduler(chk, cfg)
     _hooks(chk, cfg)
     _auto_scale_lr(chk, cfg)
+    _run_name_and_work_dir(chk, cfg)
     chk.raise_if_any()
