@@ -21,9 +21,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = ArgumentParser(description='Train a model from a trainkit config.')
     parser.add_argument('config', help='config file (.py, .yaml or .json)')
     parser.add_argument('--work-dir', help='where logs and checkpoints go (overrides work_dir)')
-    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', default=[], action='extend',
+                        metavar='KEY=VALUE',
                         help='override config values, e.g. optim_wrapper.optimizer.lr=1e-3 '
-                             'param_scheduler.0.end=5 run_name="\'007\'"')
+                             'param_scheduler.0.end=5 run_name="\'007\'" (given twice, '
+                             'both are applied in order)')
     parser.add_argument('--resume', nargs='?', const=True, default=None, metavar='CKPT',
                         help='continue a run: from CKPT, or {work_dir}/{run_name}_last.pt')
     parser.add_argument('--amp', action='store_true',

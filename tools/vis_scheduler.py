@@ -29,7 +29,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--epochs', type=int, help='epochs to show (default: the whole run)')
     parser.add_argument('--save-path', help='write the plot here (.png, .pdf, ...)')
     parser.add_argument('--dump', help='write the per-step values here as CSV')
-    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE')
+    parser.add_argument('--cfg-options', nargs='+', default=[], action='extend',
+                        metavar='KEY=VALUE')
     parser.add_argument('--debug', action='store_true')
     return parser.parse_args(argv)
 
@@ -97,11 +98,33 @@ def plot(rows, steps_per_epoch: int, path: str, title: str) -> None:
     plt.close(fig)
 
 
+PICTURE_FORMATS = ('png', 'pdf', 'svg', 'jpg', 'jpeg', 'eps', 'ps', 'tif', 'tiff', 'webp')
+
+
+def check_output_paths(args) -> None:
+    """Refuse a missing output folder or an unsupported picture format before any work."""
+    from trainkit.errors import ConfigError
+    for option, path in (('--save-path', args.save_path), ('--dump', args.dump)):
+        if path is None:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ConfigError(f'{option} {path!r}: the folder {folder!r} does not exist; '
+                              f'create it first or choose another path')
+    if args.save_path is not None:
+        suffix = os.path.splitext(args.save_path)[1].lstrip('.').lower()
+        if suffix not in PICTURE_FORMATS:
+            raise ConfigError(f'--save-path {args.save_path!r}: unsupported picture format '
+                              f'{suffix or "(none)"!r}; use one of '
+                              f'{", ".join("." + f for f in PICTURE_FORMATS)}')
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
         from trainkit.config.load import load_config
         from trainkit.optim.schedule.simulate import simulate_schedule
+        check_output_paths(args)
         cfg = load_config(args.config, args.cfg_options)
         wrapper, schedule, steps, max_epochs = build_schedule(cfg, args.iters_per_epoch)
         rows = simulate_schedule(wrapper, schedule, args.epochs or max_epochs, steps)

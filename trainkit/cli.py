@@ -73,7 +73,7 @@ def apply_cli_overrides(cfg, args) -> None:
     """Apply ``--work-dir``, ``--seed``, ``--resume``, ``--amp`` and ``--custom-imports``
     to a loaded config (so that the config saved in the work dir repeats the run)."""
     _record_custom_imports(cfg, getattr(args, 'custom_imports', None) or [])
-    if args.work_dir:
+    if args.work_dir is not None:
         _set(cfg, 'work_dir', args.work_dir, 'save_dir')
     if args.seed is not None:
         _set(cfg, 'seed', args.seed)

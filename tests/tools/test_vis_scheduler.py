@@ -2,6 +2,7 @@
 and the plot is written."""
 import csv
 import math
+import os
 
 import pytest
 
@@ -112,3 +113,19 @@ def test_mistyped_required_option_is_named(outputs, capsys):
     assert exit_info.value.code == 2
     assert "required: --iters-per-epoch — did you mean '--iters-per-epoch' (not " \
            "--iter-per-epoch)?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('option,path,expect', [
+    ('--save-path', 'nope/lr.png', "the folder '{tmp}/nope' does not exist"),
+    ('--dump', 'nope/lr.csv', "the folder '{tmp}/nope' does not exist"),
+    ('--save-path', 'lr.bmpx', "unsupported picture format 'bmpx'"),
+])
+def test_bad_output_path_exits_2_and_writes_nothing(outputs, tmp_path, capsys, option, path,
+                                                    expect):
+    before = sorted(os.listdir(tmp_path))
+    code = vis_scheduler.main([str(outputs['config']), '--iters-per-epoch', str(ITERS), option,
+                               str(tmp_path / path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert expect.format(tmp=tmp_path) in err and 'Traceback' not in err
+    assert sorted(os.listdir(tmp_path)) == before

@@ -127,6 +127,10 @@ def load_checkpoint(path: str, map_location='cpu', require_trainkit: bool = True
         CheckpointError: missing, empty, truncated or foreign file, or one that would need
             arbitrary unpickling.
     """
+    if os.path.isdir(path):
+        raise CheckpointError(f'checkpoint {path!r} is a directory, not a file; give the .pt '
+                              f'file inside it (e.g. {os.path.join(path, "<run_name>_last.pt")!r})'
+                              f', or use --work-dir {path} with a bare --resume')
     if not os.path.isfile(path):
         raise CheckpointError(f'checkpoint {path!r} does not exist; check the path given as '
                               f'ckpt_file or to --resume (plain --resume continues '
@@ -134,6 +138,7 @@ def load_checkpoint(path: str, map_location='cpu', require_trainkit: bool = True
     if os.path.getsize(path) == 0:
         raise CheckpointError(f'checkpoint {path!r} is empty (0 bytes): it was not written '
                               f'completely; use another checkpoint')
+    _check_magic(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -144,6 +149,24 @@ def load_checkpoint(path: str, map_location='cpu', require_trainkit: bool = True
                               f'({type(err).__name__}: {detail}); use an earlier checkpoint '
                               f'(e.g. a best-k file in the same directory)') from None
     return _check_format(path, state, require_trainkit)
+
+
+_ZIP_MAGIC = b'PK\x03\x04'
+_PICKLE_PROTOCOL = 0x80
+
+
+def _check_magic(path: str) -> None:
+    """Refuse a file that is neither torch's zip format nor a legacy pickle before unpickling,
+    so a text or HDF5 file is not reported as an unsafe pickle."""
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    if head.startswith(_ZIP_MAGIC) or head[:1] == bytes([_PICKLE_PROTOCOL]):
+        return
+    kind = 'an HDF5 file' if head == b'\x89HDF' else (
+        'a text file' if all(32 <= b < 127 or b in (9, 10, 13) for b in head) else 'unknown data')
+    raise CheckpointError(f'checkpoint {path!r} is not a PyTorch file (it starts like {kind}, '
+                          f'not like a file written by torch.save); check the path given as '
+                          f'ckpt_file or to --resume')
 
 
 _UNSAFE_GLOBAL = re.compile(r'Unsupported global: GLOBAL ([\w.]+)')

@@ -14,6 +14,8 @@ Top-level names starting with ``_`` are the user's own helper variables and are 
 """
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
+import torch
+
 from trainkit.config.mmengine.leftovers import drop_delete_leftovers
 from trainkit.config.mmengine.runtime import map_runtime_keys
 from trainkit.errors import ConfigError
@@ -319,6 +321,56 @@ def _auto_scale_lr(chk: Checker, cfg: Dict) -> None:
     chk.int_at_least(section, 'base_batch_size', 1, 'auto_scale_lr')
 
 
+def _run_name_and_work_dir(chk: Checker, cfg: Dict) -> None:
+    """run_name names files inside work_dir: it must be a plain non-empty file-name part."""
+    run_name = cfg.get('run_name')
+    if isinstance(run_name, str):
+        if not run_name.strip():
+            chk.add(f'run_name: expected a non-empty name, got {run_name!r}; it starts every '
+                    f'file name in work_dir (e.g. run_name=\'spice-demo\')')
+        elif '/' in run_name or '\\' in run_name or run_name in ('.', '..'):
+            chk.add(f'run_name: {run_name!r} contains a path separator; run_name starts the '
+                    f'file names inside work_dir, so give the folder as work_dir and a plain '
+                    f'name as run_name')
+    work_dir = cfg.get('work_dir')
+    if isinstance(work_dir, str) and not work_dir.strip():
+        chk.add(f'work_dir: expected a folder, got {work_dir!r}; e.g. --work-dir work_dirs/run1')
+
+
+LOADER_FLAGS = ('shuffle', 'drop_last', 'pin_memory', 'persistent_workers')
+DEVICE_SPELLINGS = {'gpu': 'cuda', 'cuda:gpu': 'cuda', 'nvidia': 'cuda', 'cpu:0': 'cpu'}
+
+
+def _dataloader_flags(chk: Checker, cfg: Dict, key: str) -> None:
+    """DataLoader flags are bools: 'Flase', 'yes' or 1 would be taken as true silently."""
+    section = cfg.get(key)
+    if not isinstance(section, dict):
+        return
+    for flag in LOADER_FLAGS:
+        value = section.get(flag)
+        if value is not None and not isinstance(value, bool):
+            chk.add(f'{key}.{flag}: expected True or False, got {value!r} '
+                    f'({type(value).__name__}); write --cfg-options {key}.{flag}=False '
+                    f'(or True)')
+
+
+def _device(chk: Checker, cfg: Dict) -> None:
+    """device names a torch device this machine has."""
+    device = cfg.get('device')
+    if not isinstance(device, str):
+        return
+    meant = DEVICE_SPELLINGS.get(device.strip().lower())
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        hint = f"; did you mean {meant!r}?" if meant else " (e.g. 'cpu', 'cuda', 'cuda:1')"
+        chk.add(f'device: {device!r} is not a torch device{hint}')
+        return
+    if parsed.type == 'cuda' and not torch.cuda.is_available():
+        chk.add(f"device: {device!r} was asked for, but CUDA is not available on this machine "
+                f"(torch {torch.__version__}); use device='cpu' or leave device unset")
+
+
 def validate_config(cfg: Dict) -> None:
     """Raise one :class:`ConfigError` listing every problem found in ``cfg`` (a plain dict)."""
     drop_delete_leftovers(cfg)
@@ -338,4 +390,8 @@ def validate_config(cfg: Dict) -> None:
     _param_scheduler(chk, cfg)
     _hooks(chk, cfg)
     _auto_scale_lr(chk, cfg)
+    _run_name_and_work_dir(chk, cfg)
+    _dataloader_flags(chk, cfg, 'train_dataloader')
+    _dataloader_flags(chk, cfg, 'val_dataloader')
+    _device(chk, cfg)
     chk.raise_if_any()
