@@ -1,0 +1,64 @@
+"""TrackingHook: the logger's rows reach TensorBoard at the global step, also across a resume."""
+import glob
+import importlib.util
+import json
+import os
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.support.configs import tiny_config
+from trainkit.engine.runner import Runner
+from trainkit.errors import ConfigError
+from trainkit.hooks.tracking import check_backends
+
+TB = [dict(type='TensorboardVisBackend')]
+
+
+def _cfg(work_dir, **overrides):
+    cfg = tiny_config(work_dir, **overrides)
+    cfg['default_hooks'] = dict(cfg['default_hooks'],
+                                logger=dict(type='LoggerHook', log_steps=2, progress_bar=False,
+                                            json_file='loss.jsonl'),
+                                tracking=dict(type='TrackingHook', vis_backends=TB))
+    return cfg
+
+
+def _scalars(work_dir):
+    acc = EventAccumulator(os.path.join(work_dir, 'vis_data'))
+    acc.Reload()
+    return {tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()['scalars']}
+
+
+def _json_steps(work_dir, kind):
+    with open(os.path.join(work_dir, 'loss.jsonl')) as f:
+        return [r['step'] for r in map(json.loads, f) if r['kind'] == kind]
+
+
+def test_every_logged_scalar_at_its_step(tmp_path):
+    Runner.from_cfg(_cfg(tmp_path)).train()
+    assert glob.glob(str(tmp_path / 'vis_data' / 'events.out.tfevents.*'))
+    scalars = _scalars(str(tmp_path))
+    assert scalars['train/lr'] == _json_steps(str(tmp_path), 'train') == [2, 4, 6, 8, 10, 12,
+                                                                          14, 16]
+    assert any(tag.startswith('val/') for tag in scalars)
+    val_tag = next(tag for tag in scalars if tag.startswith('val/'))
+    assert scalars[val_tag] == _json_steps(str(tmp_path), 'val') == [4, 8, 12, 16]
+
+
+def test_resume_continues_the_curves_without_duplicates(tmp_path):
+    Runner.from_cfg(_cfg(tmp_path, train_cfg=dict(max_epochs=2))).train()
+    Runner.from_cfg(_cfg(tmp_path, resume=True)).train()
+    steps = _scalars(str(tmp_path))['train/lr']
+    assert steps == sorted(set(steps)) == [2, 4, 6, 8, 10, 12, 14, 16]
+
+
+def test_missing_backend_package_is_named(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, 'find_spec',
+                        lambda name, *a: None if name == 'wandb' else real(name, *a))
+    with pytest.raises(ConfigError, match="WandbVisBackend needs the package 'wandb'"):
+        check_backends([dict(type='WandbVisBackend')])
+    with pytest.raises(ConfigError, match='wandb'):
+        Runner.from_cfg(tiny_config('unused', default_hooks=dict(
+            tracking=dict(type='TrackingHook', vis_backends=[dict(type='WandbVisBackend')]))))
