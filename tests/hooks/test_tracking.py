@@ -3,11 +3,13 @@ import glob
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.support.configs import tiny_config
+from tests.support.configs import ROOT, tiny_config
 from trainkit.engine.runner import Runner
 from trainkit.errors import ConfigError
 from trainkit.hooks.tracking import check_backends
@@ -62,3 +64,27 @@ def test_missing_backend_package_is_named(monkeypatch):
     with pytest.raises(ConfigError, match='wandb'):
         Runner.from_cfg(tiny_config('unused', default_hooks=dict(
             tracking=dict(type='TrackingHook', vis_backends=[dict(type='WandbVisBackend')]))))
+
+
+@pytest.mark.parametrize('key', ['vis_backends', 'visualizer'])
+def test_mmengine_vis_backends_config_runs_unchanged(tmp_path, key):
+    cfg = tiny_config(tmp_path, train_cfg=dict(max_epochs=1))
+    cfg[key] = (TB if key == 'vis_backends' else
+                dict(type='Visualizer', vis_backends=TB, name='visualizer'))
+    Runner.from_cfg(cfg).train()
+    assert _scalars(str(tmp_path))['train/lr'] == [2, 4]
+
+
+def test_cli_exit_2_names_the_missing_package(tmp_path):
+    cfg_file = tmp_path / 'cfg.py'
+    cfg_file.write_text(f"_base_ = [{os.path.join(ROOT, 'configs', 'mlp_regression.py')!r}]\n"
+                        "vis_backends = ["
+                        "dict(type='MLflowVisBackend')]\n")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'train.py'), str(cfg_file),
+                          '--work-dir', str(tmp_path / 'w')], capture_output=True, text=True,
+                         env=env, timeout=120)
+    if importlib.util.find_spec('mlflow') is not None:
+        pytest.skip('mlflow installed')
+    assert out.returncode == 2, out.stderr
+    assert "needs the package 'mlflow'" in out.stdout + out.stderr

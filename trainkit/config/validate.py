@@ -15,6 +15,7 @@ Top-level names starting with ``_`` are the user's own helper variables and are 
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from trainkit.errors import ConfigError
+from trainkit.hooks.tracking import backends_from_config
 from trainkit.registry import (
     DATASETS,
     HOOKS,
@@ -37,6 +38,7 @@ TOP_LEVEL_KEYS = (
     'val_dataloader', 'loss', 'metrics', 'optim_wrapper', 'param_scheduler', 'train_cfg',
     'val_cfg', 'test_cfg', 'default_hooks', 'custom_hooks', 'auto_scale_lr', 'trainer',
     'device', 'ddp_cfg', 'default_scope', 'log_level', 'env_cfg',
+    'vis_backends', 'visualizer',
 )
 SCALAR_TYPES = {
     'run_name': (str,), 'work_dir': (str,), 'seed': (int, type(None)),
@@ -317,6 +319,14 @@ def _auto_scale_lr(chk: Checker, cfg: Dict) -> None:
     chk.int_at_least(section, 'base_batch_size', 1, 'auto_scale_lr')
 
 
+def _vis_backends(chk: Checker, cfg: Dict) -> None:
+    """MMEngine's ``vis_backends`` / ``visualizer``: well-formed, packages installed."""
+    try:
+        backends_from_config(cfg)
+    except ConfigError as err:
+        chk.add(str(err))
+
+
 def validate_config(cfg: Dict) -> None:
     """Raise one :class:`ConfigError` listing every problem found in ``cfg`` (a plain dict)."""
     chk = Checker()
@@ -334,4 +344,5 @@ def validate_config(cfg: Dict) -> None:
     _param_scheduler(chk, cfg)
     _hooks(chk, cfg)
     _auto_scale_lr(chk, cfg)
+    _vis_backends(chk, cfg)
     chk.raise_if_any()

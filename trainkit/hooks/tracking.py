@@ -45,6 +45,22 @@ def check_backends(vis_backends: Optional[List[dict]], where: str = 'vis_backend
                               f'which is not installed; pip install {package} or remove it')
 
 
+def backends_from_config(plain: Dict[str, Any]) -> Optional[List[dict]]:
+    """MMEngine's top-level ``vis_backends=[...]`` or ``visualizer=dict(vis_backends=[...])``
+    (``None`` when neither is given); both at once or a malformed one is a ConfigError."""
+    vis_backends, visualizer = plain.get('vis_backends'), plain.get('visualizer')
+    if visualizer is not None:
+        if not isinstance(visualizer, dict):
+            raise ConfigError(f'visualizer: expected dict(type=\'Visualizer\', vis_backends=[...]),'
+                              f' got {visualizer!r}')
+        if vis_backends is not None and visualizer.get('vis_backends') is not None:
+            raise ConfigError('vis_backends is given both at the top level and in visualizer; '
+                              'keep one')
+        vis_backends = visualizer.get('vis_backends', vis_backends)
+    check_backends(vis_backends, 'vis_backends')
+    return None if vis_backends is None else [dict(b) for b in vis_backends]
+
+
 @HOOKS.register_module()
 class TrackingHook(Hook):
     """Scalars of every log row to MMEngine vis backends, at the global step.
