@@ -88,3 +88,15 @@ def test_cli_exit_2_names_the_missing_package(tmp_path):
         pytest.skip('mlflow installed')
     assert out.returncode == 2, out.stderr
     assert "needs the package 'mlflow'" in out.stdout + out.stderr
+
+
+def test_train_rows_carry_step_and_data_time_and_the_run_ends_with_a_summary(tmp_path):
+    Runner.from_cfg(_cfg(tmp_path, train_cfg=dict(max_epochs=1))).train()
+    with open(tmp_path / 'loss.jsonl') as f:
+        rows = [json.loads(line) for line in f]
+    train = [r for r in rows if r['kind'] == 'train']
+    assert all(0 <= r['data_time'] < r['iter_time'] for r in train)
+    summary = rows[-1]
+    assert summary['kind'] == 'summary' and summary['step'] == 4
+    assert summary['steps_per_s'] > 0 and summary['total_time'] > 0
+    assert 'train/iter_time' in _scalars(str(tmp_path))
