@@ -7,6 +7,8 @@ default_hooks = dict(
     nan_guard=dict(type='NanGuardHook', action='stop'),
     logger=dict(type='LoggerHook', log_file='loss.log', log_steps=50, log_epochs=1),
     checkpoint=dict(type='CheckpointHook', best_k=1, monitor='weighted_mae', rule='less'),
+    # every log row to TensorBoard under {work_dir}/vis_data: tensorboard --logdir work_dirs
+    tracking=dict(type='TrackingHook', vis_backends=[dict(type='TensorboardVisBackend')]),
 )
 custom_hooks = []
 seed = None

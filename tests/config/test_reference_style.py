@@ -714,6 +714,8 @@ SPICE_YAML = os.path.join(ROOT, 'configs', 'spice_reference.yaml')
 def _hook_settings(plain):
     settings = {}
     for h in build_hooks(list_hooks(plain)):
+        if type(h).__name__ == 'TrackingHook':  # configs/spice.py's TensorBoard (default_runtime);
+            continue                            # a trainer: YAML has no tracking yet
         settings[type(h).__name__] = {k: v for k, v in vars(h).items() if not k.startswith('_')
                                       and isinstance(v, (int, float, str, type(None)))}
         if isinstance(h, EarlyStoppingHook):

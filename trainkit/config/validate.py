@@ -19,6 +19,7 @@ import torch
 from trainkit.config.mmengine.leftovers import drop_delete_leftovers
 from trainkit.config.mmengine.runtime import map_runtime_keys
 from trainkit.errors import ConfigError
+from trainkit.hooks.tracking import backends_from_config
 from trainkit.registry import (
     DATASETS,
     HOOKS,
@@ -41,6 +42,7 @@ TOP_LEVEL_KEYS = (
     'val_dataloader', 'loss', 'metrics', 'optim_wrapper', 'param_scheduler', 'train_cfg',
     'val_cfg', 'test_cfg', 'default_hooks', 'custom_hooks', 'auto_scale_lr', 'trainer',
     'device', 'ddp_cfg', 'default_scope', 'log_level', 'env_cfg',
+    'vis_backends', 'visualizer',
 )
 SCALAR_TYPES = {
     'run_name': (str,), 'work_dir': (str,), 'seed': (int, type(None)),
@@ -371,6 +373,14 @@ def _device(chk: Checker, cfg: Dict) -> None:
                 f"(torch {torch.__version__}); use device='cpu' or leave device unset")
 
 
+def _vis_backends(chk: Checker, cfg: Dict) -> None:
+    """MMEngine's ``vis_backends`` / ``visualizer``: well-formed, packages installed."""
+    try:
+        backends_from_config(cfg)
+    except ConfigError as err:
+        chk.add(str(err))
+
+
 def validate_config(cfg: Dict) -> None:
     """Raise one :class:`ConfigError` listing every problem found in ``cfg`` (a plain dict)."""
     drop_delete_leftovers(cfg)
@@ -394,4 +404,5 @@ def validate_config(cfg: Dict) -> None:
     _dataloader_flags(chk, cfg, 'train_dataloader')
     _dataloader_flags(chk, cfg, 'val_dataloader')
     _device(chk, cfg)
+    _vis_backends(chk, cfg)
     chk.raise_if_any()

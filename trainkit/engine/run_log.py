@@ -28,6 +28,11 @@ class RunLog:
         self._restore: Optional[Dict[str, int]] = None
         self.text_path: Optional[str] = None
         self.json_path: Optional[str] = None
+        self.sinks: List[Callable[[Dict[str, Any]], None]] = []
+
+    def add_sink(self, sink: Callable[[Dict[str, Any]], None]) -> None:
+        """Also hand every JSON record to ``sink`` (e.g. a tracking backend; main process only)."""
+        self.sinks.append(sink)
 
     # -- writing ---------------------------------------------------------------------------
     def info(self, message: str, console: bool = True) -> None:
@@ -46,8 +51,12 @@ class RunLog:
             self._text.flush()
 
     def record(self, record: Dict[str, Any]) -> None:
-        """One JSON line (dropped if no JSON file is attached)."""
-        if self.is_main and self._json is not None:
+        """One JSON line (dropped if no JSON file is attached), also given to the sinks."""
+        if not self.is_main:
+            return
+        for sink in self.sinks:
+            sink(record)
+        if self._json is not None:
             self._json.write((json.dumps(record, default=_plain) + '\n').encode('utf-8'))
             self._json.flush()
 

@@ -8,6 +8,7 @@ EMAHook            EMA of the weights; validate with it         HIGH
 EarlyStoppingHook  reference multi-criteria early stopping      NORMAL
 LoggerHook         loss.log table, JSON lines, progress bar     BELOW_NORMAL
 CheckpointHook     ``_last.pt`` and best-k checkpoints          LOW
+TrackingHook       log rows to TensorBoard / W&B / MLflow       NORMAL
 =================  ===========================================  =============
 """
 from trainkit.hooks.checkpoint import CheckpointHook
@@ -16,6 +17,8 @@ from trainkit.hooks.ema import EMAHook
 from trainkit.hooks.hook import HOOK_POINTS, PRIORITIES, Hook, priority_value
 from trainkit.hooks.logger import LoggerHook
 from trainkit.hooks.nan_guard import NanGuardHook
+from trainkit.hooks.tracking import TrackingHook
 
 __all__ = ['Hook', 'HOOK_POINTS', 'PRIORITIES', 'priority_value', 'CheckpointHook',
-           'EarlyStoppingHook', 'EMAHook', 'LoggerHook', 'NanGuardHook']
+           'EarlyStoppingHook', 'EMAHook', 'LoggerHook', 'NanGuardHook',
+           'TrackingHook']

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from trainkit.errors import ConfigError
 from trainkit.hooks.hook import Hook, priority_value
+from trainkit.hooks.tracking import backends_from_config
 from trainkit.registry import HOOKS, build
 
 DEFAULT_HOOKS = {
@@ -26,6 +27,10 @@ def list_hooks(plain: Dict[str, Any]) -> List[dict]:
     ``custom_hooks``."""
     merged = dict(DEFAULT_HOOKS)
     merged.update(plain.get('default_hooks') or {})
+    vis_backends = backends_from_config(plain)  # MMEngine's vis_backends / visualizer keys
+    if vis_backends is not None:
+        merged['tracking'] = dict(merged.get('tracking') or dict(type='TrackingHook'),
+                                  vis_backends=vis_backends)
     hooks = [dict(cfg, _name=name) for name, cfg in merged.items() if cfg is not None]
     return hooks + [dict(cfg) for cfg in plain.get('custom_hooks') or []]
 

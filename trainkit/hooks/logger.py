@@ -90,10 +90,16 @@ class LoggerHook(Hook):
         self._train_metrics = None
         self._epoch_start = time.time()
         self._val_header_on_console = False
+        # timing: perf_counter at each iteration's start and end, summed between log rows
+        self._t_end: Optional[float] = None
+        self._iter_sum = self._data_sum = 0.0
+        self._timed = 0
+        self._run_steps, self._run_start = 0, time.perf_counter()
 
     # -- set-up ----------------------------------------------------------------------------
     def before_run(self, runner) -> None:
         self._val_header_on_console = False
+        self._run_steps, self._run_start = 0, time.perf_counter()
         json_path = os.path.join(runner.work_dir, self.json_file) if self.json_file else None
         runner.log.attach(os.path.join(runner.work_dir, self.log_file), json_path)
         if runner.metrics is not None:
@@ -109,6 +115,7 @@ class LoggerHook(Hook):
     def before_train_epoch(self, runner) -> None:
         self._epoch_sum, self._epoch_batches, self._pending = None, 0, []
         self._epoch_start = time.time()
+        self._t_end = time.perf_counter()  # the first batch's fetch counts as data time
         if self._use_bar:
             from tqdm import tqdm
             self._bar = tqdm(total=runner.iters_per_epoch, leave=False, dynamic_ncols=True,
@@ -129,7 +136,17 @@ class LoggerHook(Hook):
         runner.log.text(f'{"Train":<6}{"Epoch":>9}{"Step":>12}{"LR":>12}{"Loss":>12}{terms}'
                         f'{cols}')
 
+    def before_train_iter(self, runner, batch_idx, batch) -> None:
+        if self._t_end is not None:
+            self._data_sum += time.perf_counter() - self._t_end
+
     def after_train_iter(self, runner, batch_idx, batch, preds, losses) -> None:
+        now = time.perf_counter()
+        if self._t_end is not None:
+            self._iter_sum += now - self._t_end
+            self._timed += 1
+        self._t_end = now
+        self._run_steps += 1
         if not self._term_names:
             self._term_names = list(losses)
         if not runner.skipped_update:  # a batch the NaN guard dropped stays out of the means
@@ -141,6 +158,13 @@ class LoggerHook(Hook):
             self._bar.update(1)
         if runner.stepped and runner.step % self.log_steps == 0:
             self._train_row(runner, batch, preds, losses)
+
+    def _take_timing(self) -> Dict[str, float]:
+        """Mean seconds per step and per batch fetch since the last row (then reset)."""
+        n, self._timed = max(self._timed, 1), 0
+        out = {'iter_time': self._iter_sum / n, 'data_time': self._data_sum / n}
+        self._iter_sum = self._data_sum = 0.0
+        return out
 
     def _fold(self) -> None:
         """Add the pending terms to the epoch sums (one stack and one sum for many steps)."""
@@ -171,6 +195,7 @@ class LoggerHook(Hook):
                         f'{_num(values.get("loss"), 12)}{cols}', console=self._bar is None)
         runner.log.record({'kind': 'train', 'epoch': runner.epoch + 1, 'step': runner.step,
                            'step_in_epoch': step_in_epoch, 'lr': lr, 'time': time.time(),
+                           **self._take_timing(),
                            **{f'loss_{k}' if k != 'loss' else 'loss': v
                               for k, v in values.items()},
                            **{f'train_{k}': v for k, v in metrics.items()}})
@@ -222,4 +247,11 @@ class LoggerHook(Hook):
             self._bar = None
         if runner.stop_reason:
             runner.log.info(f'Stopped early at epoch {runner.epoch}: {runner.stop_reason}')
+        total = time.perf_counter() - self._run_start
+        summary = {'kind': 'summary', 'epoch': runner.epoch, 'step': runner.step,
+                   'total_time': total, 'steps_per_s': self._run_steps / max(total, 1e-9)}
+        runner.log.record(summary)
+        if runner.is_main:  # wall-clock numbers: console and JSON only, loss.log stays comparable
+            runner.log.console(f' --- {self._run_steps} steps in {total:.1f} s '
+                               f'({summary["steps_per_s"]:.2f} steps/s)')
         runner.log.info('Training Completed')
