@@ -29,6 +29,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from tests.support.configs import ROOT, tiny_config
+from trainkit.hooks.logger import TIMING_FIELDS
 
 TRAIN = os.path.join(ROOT, 'tools', 'train.py')
 PLUGIN = 'tests.support.fault_plugin'
@@ -274,7 +275,7 @@ def json_rows(path: str, start: int = 0) -> List[Dict[str, Any]]:
     with open(path, 'rb') as f:
         f.seek(start)
         lines = f.read().decode('utf-8').splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k not in ('time', 'seconds')}
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING_FIELDS}
             for line in lines]
 
 

@@ -35,7 +35,9 @@ from trainkit.registry import HOOKS
 from trainkit.utils.checks import expect_int
 
 _FOLD_AT = 1024  # pending loss terms folded into the epoch sums at once
-_detach = torch.Tensor.detach  # mapped over the terms: no Python frame per step
+# wall-clock fields of the JSON rows: they differ between two runs of one config, every other
+# field is reproducible (tests and tools comparing runs leave these out)
+TIMING_FIELDS = ('time', 'seconds', 'iter_time', 'data_time', 'total_time', 'steps_per_s')
 
 
 def _num(value: Optional[float], width: int = 11) -> str:
@@ -150,7 +152,7 @@ class LoggerHook(Hook):
         if not self._term_names:
             self._term_names = list(losses)
         if not runner.skipped_update:  # a batch the NaN guard dropped stays out of the means
-            self._pending.extend(map(_detach, losses.values()))
+            self._pending.extend(value.detach() for value in losses.values())
             self._epoch_batches += 1
             if len(self._pending) >= _FOLD_AT:
                 self._fold()
