@@ -20,6 +20,8 @@ from trainkit.config.mmengine.leftovers import drop_delete_leftovers
 from trainkit.config.mmengine.runtime import map_runtime_keys
 from trainkit.errors import ConfigError
 from trainkit.hooks.tracking import backends_from_config
+from trainkit.optim.builder import optimizer_entry
+from trainkit.optim.schedule.schedule import scheduler_entries
 from trainkit.registry import (
     DATASETS,
     HOOKS,
@@ -214,13 +216,10 @@ def _wrapper_class(chk: Checker, section: Dict) -> Optional[type]:
 
 
 def _optimizer(chk: Checker, section: Dict) -> None:
-    optimizer = section.get('optimizer')
-    if isinstance(optimizer, str):
-        optimizer = dict(type=optimizer, **(section.get('optimizer_kwargs') or {}))
-    elif isinstance(optimizer, dict) and section.get('optimizer_kwargs'):
-        optimizer = dict(optimizer, **section['optimizer_kwargs'])
-    if optimizer is None:
-        chk.add('optim_wrapper.optimizer: missing; e.g. optimizer=dict(type="AdamW", lr=1e-3)')
+    try:
+        optimizer = optimizer_entry(section)
+    except ConfigError as err:
+        chk.problems.extend(err.problems)
         return
     chk.component(optimizer, OPTIMIZERS, 'optim_wrapper.optimizer', provided=('params',))
 
@@ -282,14 +281,10 @@ def _constructor_and_paramwise(chk: Checker, section: Dict) -> None:
 
 
 def _param_scheduler(chk: Checker, cfg: Dict) -> None:
-    section = cfg.get('param_scheduler')
-    if section is None:
-        return
-    entries = [('param_scheduler', section)] if isinstance(section, dict) else \
-        [(f'param_scheduler.{i}', e) for i, e in enumerate(section)] \
-        if isinstance(section, (list, tuple)) else None
-    if entries is None:
-        chk.add(f'param_scheduler: expected a dict or a list of dicts, got {section!r}')
+    try:
+        entries = scheduler_entries(cfg.get('param_scheduler'))
+    except ConfigError as err:
+        chk.problems.extend(err.problems)
         return
     for where, entry in entries:
         chk.component(entry, PARAM_SCHEDULERS, where, provided=('optimizer', 'param_name'),

@@ -38,12 +38,16 @@ from trainkit.utils.signature import coerce_tuples
 DEFAULT_CONSTRUCTOR = 'DefaultOptimWrapperConstructor'
 
 
-def normalize_optimizer_cfg(cfg: Dict[str, Any], where: str = 'optim_wrapper') -> Dict[str, Any]:
-    """Return a copy of ``cfg`` with ``optimizer`` as a dict whose ``type`` is a class."""
-    cfg = copy.deepcopy(dict(cfg))
-    optimizer = cfg.get('optimizer')
-    kwargs = cfg.pop('optimizer_kwargs', None) or {}
-    if isinstance(optimizer, str) or isinstance(optimizer, type):
+def optimizer_entry(section: Dict[str, Any], where: str = 'optim_wrapper') -> Dict[str, Any]:
+    """The optimizer config of an ``optim_wrapper`` section as one ``dict(type=..., **kwargs)``
+    (a name or a dict, with the reference style's ``optimizer_kwargs`` merged in); the type is
+    not looked up. The one reading of that section, for validation and for building."""
+    optimizer = section.get('optimizer')
+    kwargs = section.get('optimizer_kwargs') or {}
+    if optimizer is None:
+        raise ConfigError(f'{where}.optimizer: missing; e.g. optimizer=dict(type="AdamW", '
+                          f'lr=1e-3)')
+    if isinstance(optimizer, (str, type)):
         optimizer = dict(type=optimizer, **kwargs)
     elif isinstance(optimizer, dict):
         optimizer = dict(optimizer, **kwargs)
@@ -52,6 +56,14 @@ def normalize_optimizer_cfg(cfg: Dict[str, Any], where: str = 'optim_wrapper') -
                           f'or an optimizer name, got {optimizer!r}')
     if 'type' not in optimizer:
         raise ConfigError(f'{where}.optimizer: missing "type" (e.g. type="AdamW")')
+    return optimizer
+
+
+def normalize_optimizer_cfg(cfg: Dict[str, Any], where: str = 'optim_wrapper') -> Dict[str, Any]:
+    """Return a copy of ``cfg`` with ``optimizer`` as a dict whose ``type`` is a class."""
+    cfg = copy.deepcopy(dict(cfg))
+    optimizer = optimizer_entry(cfg, where)
+    cfg.pop('optimizer_kwargs', None)
     cls = lookup(OPTIMIZERS, optimizer.pop('type'), f'{where}.optimizer.type')
     cfg['optimizer'] = dict(type=cls, **coerce_tuples(cls, optimizer))
     return cfg

@@ -131,7 +131,9 @@ class ParamSchedule:
             self.warmup.load_state_dict(state['warmup'])
 
 
-def _entries(cfg) -> List[tuple]:
+def scheduler_entries(cfg) -> List[tuple]:
+    """``[(where, entry), ...]`` of a ``param_scheduler`` value (None, a dict or a list): the
+    one reading of that section, for validation and for building."""
     if cfg is None:
         return []
     if isinstance(cfg, dict):
@@ -149,7 +151,7 @@ def build_param_schedule(cfg, optim_wrapper, max_epochs: int,
     (iteration-based), as MMEngine's Runner sets it.
     """
     warmups, schedulers = [], []
-    for where, entry in _entries(cfg):
+    for where, entry in scheduler_entries(cfg):
         if not isinstance(entry, dict) or 'type' not in entry:
             raise ConfigError(f'{where}: expected a dict with a "type", got {entry!r}')
         kwargs = dict(entry)
