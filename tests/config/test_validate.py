@@ -1,4 +1,5 @@
 """Config validation: every problem reported at once, with the closest valid names."""
+import inspect
 import os
 import subprocess
 import sys
@@ -6,7 +7,9 @@ import sys
 import pytest
 
 from tests.support.configs import ROOT
-from trainkit.engine.from_cfg import prepare_config
+from trainkit.config.validate import TOP_LEVEL_KEYS
+from trainkit.engine.from_cfg import TRAIN_CFG_ARGS, prepare_config
+from trainkit.engine.runner import Runner
 from trainkit.errors import ConfigError
 
 
@@ -123,3 +126,14 @@ def test_custom_keys_given_as_a_string_is_a_config_error(tiny_cfg):
     assert len(found) == 1 and found[0].startswith(
         "optim_wrapper.paramwise_cfg.custom_keys: expected a dict {name part: dict(lr_mult=..., "
         "decay_mult=...)}, got \"{'net': dict(lr_mult=0.1)}\" (str)")
+
+
+def test_every_runner_argument_a_config_can_set_is_a_known_top_level_key():
+    """The Runner's signature is the one source of its arguments and defaults; the validator's
+    key list must name each argument a config sets by its own name, so the two cannot drift."""
+    built_by_from_cfg = {'hooks', 'cfg_text'}
+    args = [name for name in inspect.signature(Runner).parameters
+            if name not in TRAIN_CFG_ARGS and name not in built_by_from_cfg]
+    assert args, 'the Runner has no arguments?'
+    missing = [name for name in args if name not in TOP_LEVEL_KEYS]
+    assert not missing, f'Runner arguments a config cannot set: {missing}'

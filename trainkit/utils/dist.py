@@ -57,11 +57,6 @@ def broadcast_object(obj, src: int = 0):
     return holder[0]
 
 
-def barrier() -> None:
-    if is_distributed():
-        dist.barrier()
-
-
 def shutdown_distributed(synchronize: bool = True) -> None:
     """Leave the process group if one is joined (a no-op otherwise, safe to call twice).
 
