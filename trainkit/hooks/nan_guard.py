@@ -68,8 +68,8 @@ class NanGuardHook(Hook):
 
 
 def _is_finite(loss: torch.Tensor) -> bool:
-    """One read for a one-element loss (``.item()``: 0.2 µs on a CPU, where
-    ``torch.isfinite`` first runs 3-4 small ops: 5 µs); a GPU syncs once either way."""
+    """One host read for a one-element loss (``torch.isfinite`` would first run a few small
+    ops; see docs/performance.md); a GPU syncs once either way."""
     if loss.numel() == 1:
         return math.isfinite(loss.item())
     return bool(torch.isfinite(loss).all())
