@@ -12,8 +12,7 @@ import time
 from importlib import metadata
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
-from tests.support.configs import ROOT
-
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 

@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import io
 import os
+import subprocess
 import sys
 
 import pytest
@@ -119,3 +120,14 @@ def test_breakdown_measures_every_piece_it_names():
 def test_every_bench_documents_its_command(name):
     with open(os.path.join(BENCH, f'{name}.py'), encoding='utf-8') as f:
         assert f'python bench/{name}.py' in f.read()
+
+
+@pytest.mark.parametrize('name', ['overhead', 'startup', 'checkpoint', 'ema', 'validation'])
+def test_bench_starts_as_a_user_runs_it(name, tmp_path):
+    """``python bench/NAME.py --help`` from another folder, with no PYTHONPATH: the bench finds
+    its helpers and trainkit by itself (an import of the test package would fail here)."""
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    result = subprocess.run([sys.executable, os.path.join(BENCH, f'{name}.py'), '--help'],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('usage:')
