@@ -124,7 +124,7 @@ def dry_run(runner, cfg, steps: int = 10) -> None:
         print('Trainer section (reference style) expanded into canonical keys:')
         print('\n'.join(f'  {line}' for line in notes))
     print('Resolved config (after trainer-section expansion and overrides):')
-    print(pprint.pformat(prepare_config(cfg), sort_dicts=False, width=100))
+    print(pprint.pformat(prepare_config(cfg, notices=False), sort_dicts=False, width=100))
     print(describe_param_groups(runner))
     rows = simulate_schedule(runner.optim_wrapper, runner.schedule, runner.max_epochs,
                              runner.steps_per_epoch, limit=steps)
