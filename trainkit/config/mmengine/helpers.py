@@ -10,8 +10,9 @@ an unknown top-level name is a **helper variable** (accepted; one line lists the
 
 1. its value is used by another key (the same dict or list appears inside it), e.g.
    ``optimizer = dict(type='SGD', lr=0.1)`` with ``optim_wrapper = dict(optimizer=optimizer)``;
-2. or its name is not a misspelling of a key trainkit reads: no key is within a few edits of
-   it, or it only adds whole words to one (``tta_model`` is ``model`` plus ``tta``);
+2. or its name is not a misspelling of a key trainkit reads: no such key is within a few
+   edits of it (one edit per four letters, at least one: ``tta_model``, ``backend_args``,
+   ``lr`` and ``optimizer`` are not; ``optim_wraper`` and ``defualt_hooks`` are);
 
 otherwise (``optim_wraper``, ``max_epoch``, ``defualt_hooks``) it is an error with
 did-you-mean. Names starting with ``_`` stay the user's own and are never reported.
@@ -19,7 +20,7 @@ did-you-mean. Names starting with ``_`` stay the user's own and are never report
 from typing import Any, Dict, Iterable
 
 from trainkit.config.mmengine.report import CarryOver
-from trainkit.utils.suggest import close_matches
+from trainkit.utils.suggest import edit_distance
 
 
 def drop_helper_variables(cfg: Dict[str, Any], known: Iterable[str], report: CarryOver) -> None:
@@ -42,9 +43,8 @@ def is_helper_variable(cfg: Dict[str, Any], key: str, known: Iterable[str]) -> b
     if isinstance(value, (dict, list, tuple)) and value and any(
             _contains(other, value) for name, other in cfg.items() if name != key):
         return True
-    words = set(key.lower().split('_'))
-    matches = close_matches(key, known, n=5)
-    return all(set(match.lower().split('_')) < words for match in matches)
+    reach = max(1, len(key) // 4)
+    return all(edit_distance(key.lower(), name.lower()) > reach for name in known)
 
 
 def _contains(haystack: Any, needle: Any) -> bool:

@@ -86,6 +86,10 @@ def _keep(hook: Any, where: str, report: CarryOver) -> bool:
         report.notice(where, f'{name} accepted and not run: {state}; trainkit has no '
                              f'prediction visualizer, and drawing does not change training')
         return False
+    if hook.get('enable', True) is False and not _is_trainkit_hook(hook['type']):
+        report.notice(where, f'{name} accepted and not run: disabled (enable=False), as in its '
+                             f'own package')
+        return False
     if name == 'LoggerHook':
         _map_logger(hook, where, report)
     elif name == 'EMAHook':
@@ -118,6 +122,14 @@ def _map_logger(hook: Dict[str, Any], where: str, report: CarryOver) -> None:
     if out.get('out_dir') is not None:
         report.notice(f'{where}.out_dir', f"{out['out_dir']!r} ignored: logs stay in the work "
                                           f'dir (copy them when the run ends)')
+
+
+def _is_trainkit_hook(type_name: Any) -> bool:
+    try:
+        cls = lookup(HOOKS, type_name)
+    except ConfigError:
+        return False
+    return isinstance(cls, type) and issubclass(cls, Hook)
 
 
 def check_hook_classes(cfg: Dict[str, Any], report: CarryOver) -> None:
