@@ -106,9 +106,9 @@ def _map_logger(hook: Dict[str, Any], where: str, report: CarryOver) -> None:
             continue
         value = hook.pop(mm_key)
         if tk_key in hook and hook[tk_key] != value:
-            report.problem(f'{where}: {mm_key}={value!r} (MMEngine) and {tk_key}='
-                           f'{hook[tk_key]!r} (trainkit) say the same thing differently; keep '
-                           f'one')
+            report.notice(f'{where}.{mm_key}', f'{value!r} ignored: trainkit\'s {tk_key}='
+                                               f'{hook[tk_key]!r} is given too (e.g. by '
+                                               f'--cfg-options) and wins')
         hook.setdefault(tk_key, value)
     if 'ignore_last' in hook and hook.pop('ignore_last') is False:
         report.notice(f'{where}.ignore_last', "False ignored: trainkit writes no partial train "

@@ -22,7 +22,16 @@ LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
 # the MMEngine top-level keys this package maps, checks or notes (beside validate.TOP_LEVEL_KEYS)
 MMENGINE_KEYS = ('load_from', 'randomness', 'experiment_name', 'launcher', 'log_processor',
-                 'val_evaluator', 'test_evaluator', 'test_dataloader')
+                 'val_evaluator', 'test_evaluator', 'test_dataloader', 'model_wrapper_cfg',
+                 'compile')
+# every top-level key MMEngine's Runner reads (the table in docs/config.md, "MMEngine configs")
+MMENGINE_RUNTIME_KEYS = (
+    'model', 'work_dir', 'experiment_name', 'train_dataloader', 'val_dataloader',
+    'test_dataloader', 'train_cfg', 'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper',
+    'param_scheduler', 'val_evaluator', 'test_evaluator', 'default_hooks', 'custom_hooks',
+    'load_from', 'resume', 'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer',
+    'default_scope', 'randomness', 'model_wrapper_cfg', 'compile', 'custom_imports')
+DDP_WRAPPERS = ('MMDistributedDataParallel', 'DistributedDataParallel')
 
 
 def map_runtime_keys(cfg: Dict[str, Any], report: CarryOver) -> None:
@@ -36,6 +45,10 @@ def map_runtime_keys(cfg: Dict[str, Any], report: CarryOver) -> None:
     _launcher(cfg.pop('launcher', None), report)
     _log_level(cfg.get('log_level'), report)
     _log_processor(cfg.pop('log_processor', None), report)
+    _model_wrapper_cfg(cfg, report)
+    if cfg.pop('compile', False):
+        report.notice('compile', 'ignored: trainkit does not torch.compile the model (the '
+                                 'results are the same, only the speed differs)')
 
 
 def _randomness(cfg: Dict[str, Any], report: CarryOver) -> None:
@@ -118,3 +131,28 @@ def _log_processor(processor: Any, report: CarryOver) -> None:
         report.notice('log_processor', f'{", ".join(given)} ignored: trainkit formats its own '
                                        f'rows (a train row shows that step, the epoch row the '
                                        f'epoch mean; both show epoch and step)')
+
+
+def _model_wrapper_cfg(cfg: Dict[str, Any], report: CarryOver) -> None:
+    """``model_wrapper_cfg=dict(type='MMDistributedDataParallel', find_unused_parameters=True)``
+    is trainkit's ``ddp_cfg`` (the arguments of DistributedDataParallel)."""
+    wrapper = cfg.pop('model_wrapper_cfg', None)
+    if wrapper is None:
+        return
+    if not isinstance(wrapper, dict):
+        report.problem(f'model_wrapper_cfg: expected dict(type=..., ...), got {wrapper!r}')
+        return
+    kwargs = dict(wrapper)
+    kind = kwargs.pop('type', 'MMDistributedDataParallel')
+    if kind not in DDP_WRAPPERS:
+        report.problem(f'model_wrapper_cfg.type: {kind!r} is not supported; trainkit wraps the '
+                       f'model in DistributedDataParallel (model_wrapper_cfg with type '
+                       f"'MMDistributedDataParallel' maps onto ddp_cfg)")
+        return
+    if kwargs.pop('detect_anomalous_params', False):
+        report.notice('model_wrapper_cfg.detect_anomalous_params', 'ignored: a debugging aid of '
+                                                                   "MMEngine's wrapper")
+    if cfg.get('ddp_cfg') not in (None, kwargs):
+        report.problem('model_wrapper_cfg and ddp_cfg both give the DDP arguments; keep one')
+        return
+    cfg['ddp_cfg'] = kwargs
