@@ -30,21 +30,27 @@ def drop_helper_variables(cfg: Dict[str, Any], known: Iterable[str], report: Car
     _drop_shared_vis_backends(cfg, report)
     helpers = [key for key in cfg if isinstance(key, str) and not key.startswith('_') and
                key not in known and is_helper_variable(cfg, key, known)]
+    unused = [key for key in helpers if not _used(cfg, key)]
     for key in helpers:
         del cfg[key]
-    if helpers:
-        report.notice('helper variables', f'{", ".join(helpers)}: not read by trainkit (nor by '
+    if unused:  # a helper whose value is used elsewhere is in effect: nothing to say
+        report.notice('helper variables', f'{", ".join(unused)}: not read by trainkit (nor by '
                                           f"MMEngine's Runner), accepted")
 
 
 def is_helper_variable(cfg: Dict[str, Any], key: str, known: Iterable[str]) -> bool:
     """Rule 1 or rule 2 of the module docstring."""
-    value = cfg[key]
-    if isinstance(value, (dict, list, tuple)) and value and any(
-            _contains(other, value) for name, other in cfg.items() if name != key):
+    if _used(cfg, key):
         return True
     reach = max(1, len(key) // 4)
     return all(edit_distance(key.lower(), name.lower()) > reach for name in known)
+
+
+def _used(cfg: Dict[str, Any], key: str) -> bool:
+    """Rule 1: the value of ``key`` (a non-empty dict or list) appears inside another key."""
+    value = cfg[key]
+    return isinstance(value, (dict, list, tuple)) and bool(value) and any(
+        _contains(other, value) for name, other in cfg.items() if name != key)
 
 
 def _contains(haystack: Any, needle: Any) -> bool:

@@ -107,14 +107,17 @@ def resolve(type_name: Any, registry, where: str, default_scope: Optional[str],
 
 
 def _split(type_name: str, default_scope: Optional[str]) -> Tuple[Optional[str], str, bool]:
-    """(scope, name, whether the scope was written in the name)."""
+    """(scope, name, whether the scope is certain: written in the name, or the name is a
+    known component of that package)."""
     if '.' in type_name:
         scope, name = type_name.split('.', 1)
         if scope.isidentifier() and '.' not in name:
             return scope, name, True
+    if known_scope(type_name) is not None:  # named after a component of that package
+        return known_scope(type_name), type_name, True
     if default_scope not in OWN_SCOPES:
         return default_scope, type_name, False
-    return known_scope(type_name), type_name, False
+    return None, type_name, False
 
 
 def _from_package(scope: str, name: str, registry) -> Optional[type]:
