@@ -102,7 +102,8 @@ class MonitorRule:
             self.best = value
             return f'{self.key} {value:.6g} is {self.rule} than {self.threshold:g}'
         delta = self.min_delta if self.rule == 'greater' else -self.min_delta
-        if self.best is not None and not self._better(value, self.best + delta):
+        # as MMEngine: stalled when best ± min_delta is still better than the value
+        if self.best is not None and self._better(self.best + delta, value):
             self.wait += 1
             if self.wait >= self.patience:
                 return (f'{self.key} has not improved by more than {self.min_delta:g} for '
