@@ -17,6 +17,8 @@ from trainkit.engine.runner import Runner
 from trainkit.hooks.hook import Hook
 from trainkit.optim.schedule.simulate import simulate_schedule
 
+# the reference drives mmengine's schedulers by hand, which makes them warn about the step order
+pytestmark = pytest.mark.filterwarnings(r'ignore:Detected call of `scheduler.step\(\)`')
 EPOCHS, STEPS = 4, 4  # tiny_cfg: 64 samples, batch 16
 SCHEDULES = {
     'by-epoch': [dict(type='CosineAnnealingParamScheduler', param_name='weight_decay',
