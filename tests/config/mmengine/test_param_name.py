@@ -1,6 +1,8 @@
 """param_name schedulers (weight decay) give MMEngine's values step by step, resume, and show in
 the schedule simulation; a wrong param_name is an error before training."""
 import copy
+import csv
+import os
 
 import pytest
 import torch
@@ -13,6 +15,8 @@ from mmengine.optim.scheduler import (
 )
 
 from tests.config.test_validate import problems
+from tests.support.configs import ROOT
+from tools import vis_scheduler
 from trainkit.engine.runner import Runner
 from trainkit.hooks.hook import Hook
 from trainkit.optim.schedule.simulate import simulate_schedule
@@ -136,3 +140,15 @@ def test_param_name_of_an_lr_scheduler_still_refused(tiny_cfg):
     entries = [dict(type='CosineAnnealingLR', param_name='weight_decay', by_epoch=True)]
     assert any("CosineAnnealingLR got an unexpected argument 'param_name'" in p
                for p in problems(_cfg(tiny_cfg, entries)))
+
+
+def test_vis_scheduler_plots_and_dumps_weight_decay(tmp_path):
+    csv_path, png = tmp_path / 's.csv', tmp_path / 's.png'
+    code = vis_scheduler.main([os.path.join(ROOT, 'configs', 'mmengine_style',
+                                            'spice_mmengine.py'), '--iters-per-epoch', '4',
+                               '--epochs', '3', '--dump', str(csv_path), '--save-path', str(png)])
+    assert code == 0 and png.stat().st_size > 0
+    with open(csv_path) as f:
+        table = list(csv.DictReader(f))
+    decay = [float(row['weight_decay_g0']) for row in table]
+    assert decay[0] == 1e-4 and decay[4] < decay[3] and len(set(decay)) == 3

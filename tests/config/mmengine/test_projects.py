@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from tests.config.mmengine.support import build, rows
+from tests.support.configs import ROOT
+from trainkit.config.load import load_config
 from trainkit.config.validate import TRAIN_CFG_KEYS
+from trainkit.engine.from_cfg import prepare_config
 
 SHORT = "train_cfg = dict(max_epochs=2)\n"
 # (project, bases, extra user lines, notices expected: their config paths)
@@ -95,3 +98,18 @@ def test_segmentation_schedule_with_its_iteration_loop(tmp_path):
                                'param_scheduler.0.end=6', 'default_hooks.checkpoint.interval=3'])
     runner.train()
     assert runner.iter == 6
+
+
+def test_shipped_mmengine_style_example_maps_as_its_comments_say(tmp_path, capsys):
+    cfg = load_config(os.path.join(ROOT, 'configs', 'mmengine_style', 'spice_mmengine.py'),
+                      [f'work_dir={tmp_path}'])
+    capsys.readouterr()
+    plain = prepare_config(cfg)
+    err = capsys.readouterr().err
+    assert (plain['run_name'], plain['seed'], plain['metrics']) == (
+        'spice-mmengine', 0, dict(type='ErrorMetrics'))
+    assert plain['default_hooks']['logger']['log_steps'] == 20
+    assert [h['type'] for h in plain['custom_hooks']] == ['EMAHook', 'EarlyStoppingHook']
+    assert plain['param_scheduler'][2]['param_name'] == 'weight_decay'
+    assert 'notice: helper variables: dataset_type, data_root, spice' in err
+    assert 'timer' not in plain['default_hooks'] and 'visualization' not in plain['default_hooks']
