@@ -84,6 +84,8 @@ def apply_cli_overrides(cfg, args) -> None:
         _set(cfg, 'resume', args.resume)
         if args.resume is True:
             _set(cfg, 'ckpt_file', None)
+            if cfg.get('load_from') is not None:  # MMEngine's key of it, cleared as MMEngine does
+                cfg['load_from'] = None
     if args.amp:
         wrapper = cfg.get('optim_wrapper')
         if wrapper is None:

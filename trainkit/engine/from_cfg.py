@@ -13,6 +13,7 @@ anything heavy is built):
 The hooks are built by the Runner from :func:`trainkit.hooks.build.list_hooks`.
 """
 import copy
+import os
 import sys
 from typing import Any, Dict, Sequence
 
@@ -41,8 +42,9 @@ def prepare_config(cfg, notices: bool = True) -> Dict[str, Any]:
     plain = to_plain_dict(cfg)
     import_custom_modules(plain)
     plain = expand_reference_keys(plain)
-    for line in validate_config(plain):
-        if notices:
+    lines = validate_config(plain)
+    if notices and os.environ.get('RANK', '0') == '0':  # under torchrun: the first process only
+        for line in lines:
             print(f'notice: {line}', file=sys.stderr)
     return plain
 

@@ -202,3 +202,22 @@ def test_component_of_an_installed_package_resolved_through_its_scope(tiny_cfg, 
         assert type(runner.optim_wrapper.optimizer).__name__ == 'FakeLARS'
     for name in [m for m in sys.modules if m.startswith('mmfakepkg')]:
         monkeypatch.delitem(sys.modules, name)
+
+
+def test_load_from_fills_a_ckpt_file_left_none_by_a_base(tiny_cfg):
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg.update(ckpt_file=None, load_from='pretrained.pt')   # trainkit's default_runtime + MMEngine
+    assert prepare_config(cfg)['ckpt_file'] == 'pretrained.pt'
+    cfg['ckpt_file'] = 'other.pt'
+    assert any('name different checkpoints' in p for p in problems(cfg))
+
+
+def test_bare_resume_flag_clears_load_from_as_mmengine(tiny_cfg, tmp_path):
+    from tools.train import main
+    cfg_path = tmp_path / 'c.py'
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg.update(train_cfg=dict(max_epochs=1), load_from='pretrained.pt')
+    cfg_path.write_text('\n'.join(f'{k} = {v!r}' for k, v in cfg.items()))
+    first = dict(cfg, load_from=None)
+    Runner.from_cfg(first).train()
+    assert main([str(cfg_path), '--resume', '--cfg-options', 'train_cfg.max_epochs=2']) == 0

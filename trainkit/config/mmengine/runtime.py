@@ -36,10 +36,13 @@ DDP_WRAPPERS = ('MMDistributedDataParallel', 'DistributedDataParallel')
 
 def map_runtime_keys(cfg: Dict[str, Any], report: CarryOver) -> None:
     """Rewrite MMEngine's runtime keys into trainkit's, in place."""
-    if 'load_from' in cfg:
-        load_from = cfg.pop('load_from')
-        if load_from is not None:
-            cfg.setdefault('ckpt_file', load_from)
+    load_from = cfg.pop('load_from', None)
+    if load_from is not None:
+        if cfg.get('ckpt_file') is None:  # unset, or None from a trainkit runtime base
+            cfg['ckpt_file'] = load_from
+        elif cfg['ckpt_file'] != load_from:
+            report.problem(f"load_from={load_from!r} and ckpt_file={cfg['ckpt_file']!r} name "
+                           f'different checkpoints; keep one')
     _randomness(cfg, report)
     _experiment_name(cfg, report)
     _launcher(cfg.pop('launcher', None), report)
