@@ -120,3 +120,32 @@ def test_empty_cache_hook_points():
     assert hook.active == torch.cuda.is_available()
     with pytest.raises(ConfigError):
         EmptyCacheHook(after_iter='yes')
+
+
+def _sync_buffers_worker(rank, init_file, out_dir):
+    import torch.distributed as dist
+
+    from trainkit.hooks import SyncBuffersHook
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
+    try:
+        model = torch.nn.BatchNorm1d(3)
+        model.running_mean.fill_(float(rank))          # each rank saw other data
+        model.num_batches_tracked.fill_(10 + rank)     # integer buffers are left alone
+        runner = FakeRunner(model)
+        runner.world_size = 2
+        SyncBuffersHook().before_val_epoch(runner)
+        torch.save({'mean': model.running_mean.clone(), 'count': model.num_batches_tracked},
+                   f'{out_dir}/rank{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow  # two spawned processes import torch
+def test_sync_buffers_hook_averages_buffers_over_processes(tmp_path):
+    import torch.multiprocessing as mp
+    mp.start_processes(_sync_buffers_worker, args=(str(tmp_path / 'init'), str(tmp_path)),
+                       nprocs=2, start_method='spawn')
+    for rank in (0, 1):
+        state = torch.load(tmp_path / f'rank{rank}.pt')
+        assert torch.equal(state['mean'], torch.full((3,), 0.5))
+        assert int(state['count']) == 10 + rank
