@@ -6,7 +6,9 @@
 No data is loaded and nothing is trained: the model is built to get the real parameter
 groups, then the schedule is stepped by the same code the Runner uses. ``--iters-per-epoch``
 counts batches; with gradient accumulation an epoch has ``ceil(M / accumulative_counts)``
-optimizer steps. The CSV has the columns ``step, epoch, lr_g0..lr_gK, mom_g0..mom_gK``.
+optimizer steps. The CSV has the columns ``step, epoch, lr_g0..lr_gK, mom_g0..mom_gK`` and,
+for a scheduler with another ``param_name`` (e.g. ``weight_decay``), ``weight_decay_g0..``;
+the plot gets a panel for each.
 """
 import argparse
 import csv
@@ -74,8 +76,11 @@ def plot(rows, steps_per_epoch: int, path: str, title: str) -> None:
     lr_keys = [k for k in rows[0] if k.startswith('lr_')]
     mom_keys = [k for k in rows[0] if k.startswith('mom_') and
                 not all(math.isnan(r[k]) for r in rows)]
-    fig, axes = plt.subplots(2 if mom_keys else 1, 1, figsize=(9, 6 if mom_keys else 4),
-                             sharex=True, squeeze=False)
+    extra = sorted({k.rsplit('_g', 1)[0] for k in rows[0]
+                    if '_g' in k and not k.startswith(('lr_', 'mom_'))})
+    panels = 1 + bool(mom_keys) + len(extra)
+    fig, axes = plt.subplots(panels, 1, figsize=(9, 2 + 2 * panels), sharex=True,
+                             squeeze=False)
     for key in lr_keys:
         axes[0][0].plot(steps, [r[key] for r in rows], label=f'group {key[4:]}')
     axes[0][0].set_ylabel('learning rate')
@@ -84,6 +89,10 @@ def plot(rows, steps_per_epoch: int, path: str, title: str) -> None:
         axes[1][0].plot(steps, [r[key] for r in rows], label=f'group {key[5:]}')
     if mom_keys:
         axes[1][0].set_ylabel('momentum / β₁')
+    for row, name in zip(axes[1 + bool(mom_keys):], extra):
+        for key in [k for k in rows[0] if k.startswith(f'{name}_g')]:
+            row[0].plot(steps, [r[key] for r in rows], label=f'group {key.rsplit("_g", 1)[1]}')
+        row[0].set_ylabel(name)
     epochs = len(rows) // steps_per_epoch
     tick_every = max(1, epochs // 10)
     ticks = list(range(0, epochs + 1, tick_every))

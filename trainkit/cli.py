@@ -84,6 +84,8 @@ def apply_cli_overrides(cfg, args) -> None:
         _set(cfg, 'resume', args.resume)
         if args.resume is True:
             _set(cfg, 'ckpt_file', None)
+            if cfg.get('load_from') is not None:  # MMEngine's key of it, cleared as MMEngine does
+                cfg['load_from'] = None
     if args.amp:
         wrapper = cfg.get('optim_wrapper')
         if wrapper is None:
@@ -124,7 +126,7 @@ def dry_run(runner, cfg, steps: int = 10) -> None:
         print('Trainer section (reference style) expanded into canonical keys:')
         print('\n'.join(f'  {line}' for line in notes))
     print('Resolved config (after trainer-section expansion and overrides):')
-    print(pprint.pformat(prepare_config(cfg), sort_dicts=False, width=100))
+    print(pprint.pformat(prepare_config(cfg, notices=False), sort_dicts=False, width=100))
     print(describe_param_groups(runner))
     rows = simulate_schedule(runner.optim_wrapper, runner.schedule, runner.max_epochs,
                              runner.steps_per_epoch, limit=steps)

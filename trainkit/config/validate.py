@@ -10,17 +10,20 @@ given, what was expected and the closest valid names, e.g.::
     optim_wrapper.optimizer: AdamW got an unexpected argument 'weight_decy' — did you mean
     'weight_decay'?
 
-Top-level names starting with ``_`` are the user's own helper variables and are ignored.
+Top-level names starting with ``_`` are the user's own helper variables and are ignored; an
+MMEngine-style config is first mapped onto trainkit's keys (:mod:`trainkit.config.mmengine`),
+where other helper variables are told apart from misspelt keys.
 """
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import torch
 
-from trainkit.config.mmengine.leftovers import drop_delete_leftovers
-from trainkit.config.mmengine.runtime import map_runtime_keys
+from trainkit.config.mmengine.carry_over import carry_over
+from trainkit.config.mmengine.runtime import MMENGINE_KEYS
 from trainkit.errors import ConfigError
 from trainkit.hooks.tracking import backends_from_config
 from trainkit.optim.builder import optimizer_entry
+from trainkit.optim.schedule.param_name import param_name_fixed
 from trainkit.optim.schedule.schedule import scheduler_entries
 from trainkit.registry import (
     DATASETS,
@@ -133,12 +136,13 @@ class Checker:
 
 # ------------------------------------------------------------------------------ sections
 def _top_level(chk: Checker, cfg: Dict) -> None:
+    known = TOP_LEVEL_KEYS + MMENGINE_KEYS
     for key, value in cfg.items():
         if key.startswith('_'):
             continue
-        if key not in TOP_LEVEL_KEYS:
-            chk.add(f'unknown top-level key {key!r}{did_you_mean(key, TOP_LEVEL_KEYS)} (prefix '
-                    f'your own helper variables with "_" to keep them out of the config)')
+        if key not in known:
+            chk.add(f'unknown top-level key {key!r}{did_you_mean(key, known)} (a helper variable '
+                    f'of your own: prefix it with "_" or use its value in the config)')
         elif key in SCALAR_TYPES and not isinstance(value, SCALAR_TYPES[key]):
             chk.add(f'{key}: expected {describe_types(SCALAR_TYPES[key])}, got {value!r} '
                     f'({type(value).__name__})')
@@ -287,8 +291,21 @@ def _param_scheduler(chk: Checker, cfg: Dict) -> None:
         chk.problems.extend(err.problems)
         return
     for where, entry in entries:
-        chk.component(entry, PARAM_SCHEDULERS, where, provided=('optimizer', 'param_name'),
+        cls = _scheduler_class(entry)
+        # an ...LR / ...Momentum class sets param_name itself; a ...ParamScheduler takes it
+        provided = ('optimizer', 'param_name') if cls is None or param_name_fixed(cls) else (
+            'optimizer',)
+        chk.component(entry, PARAM_SCHEDULERS, where, provided=provided,
                       extra=SCHEDULER_EXTRA_KEYS)
+
+
+def _scheduler_class(entry: Any) -> Optional[type]:
+    if not isinstance(entry, dict) or 'type' not in entry:
+        return None
+    try:
+        return lookup(PARAM_SCHEDULERS, entry['type'])
+    except ConfigError:
+        return None  # reported by chk.component
 
 
 def _hooks(chk: Checker, cfg: Dict) -> None:
@@ -376,17 +393,20 @@ def _vis_backends(chk: Checker, cfg: Dict) -> None:
         chk.add(str(err))
 
 
-def validate_config(cfg: Dict) -> None:
-    """Raise one :class:`ConfigError` listing every problem found in ``cfg`` (a plain dict)."""
-    drop_delete_leftovers(cfg)
-    map_runtime_keys(cfg)
+def validate_config(cfg: Dict) -> List[str]:
+    """Raise one :class:`ConfigError` listing every problem found in ``cfg`` (a plain dict,
+    mapped in place from MMEngine's keys first); return the notices of that mapping (keys
+    accepted and not used, one line each)."""
+    report = carry_over(cfg, TOP_LEVEL_KEYS + MMENGINE_KEYS)
     chk = Checker()
+    chk.problems.extend(report.problems)
     _top_level(chk, cfg)
     _train_cfg(chk, cfg)
     if cfg.get('model') is not None:
         chk.component(cfg['model'], MODELS, 'model')
     _dataloader(chk, cfg, 'train_dataloader')
     _dataloader(chk, cfg, 'val_dataloader')
+    _dataloader(chk, cfg, 'test_dataloader')
     if cfg.get('loss') is not None:
         chk.component(cfg['loss'], LOSSES, 'loss')
     if cfg.get('metrics') is not None:
@@ -398,6 +418,8 @@ def validate_config(cfg: Dict) -> None:
     _run_name_and_work_dir(chk, cfg)
     _dataloader_flags(chk, cfg, 'train_dataloader')
     _dataloader_flags(chk, cfg, 'val_dataloader')
+    _dataloader_flags(chk, cfg, 'test_dataloader')
     _device(chk, cfg)
     _vis_backends(chk, cfg)
     chk.raise_if_any()
+    return report.notices

@@ -13,9 +13,12 @@ anything heavy is built):
 The hooks are built by the Runner from :func:`trainkit.hooks.build.list_hooks`.
 """
 import copy
+import os
+import sys
 from typing import Any, Dict, Sequence
 
 from trainkit.config.load import import_custom_modules
+from trainkit.config.mmengine.env import apply_env_cfg
 from trainkit.config.reference.expand import expand_reference_keys
 from trainkit.config.validate import validate_config
 from trainkit.hooks.build import list_hooks
@@ -33,12 +36,16 @@ def to_plain_dict(cfg) -> Dict[str, Any]:
     return copy.deepcopy(dict(cfg))
 
 
-def prepare_config(cfg) -> Dict[str, Any]:
-    """Steps 1–3 above; returns the canonical plain-dict config."""
+def prepare_config(cfg, notices: bool = True) -> Dict[str, Any]:
+    """Steps 1–3 above; returns the canonical plain-dict config. ``notices``: print the
+    one-line notices of MMEngine keys accepted and not used (to stderr)."""
     plain = to_plain_dict(cfg)
     import_custom_modules(plain)
     plain = expand_reference_keys(plain)
-    validate_config(plain)
+    lines = validate_config(plain)
+    if notices and os.environ.get('RANK', '0') == '0':  # under torchrun: the first process only
+        for line in lines:
+            print(f'notice: {line}', file=sys.stderr)
     return plain
 
 
@@ -48,6 +55,7 @@ def runner_kwargs_from_cfg(cfg, runner_args: Sequence[str]) -> Dict[str, Any]:
     does not set keeps the Runner's own default (the defaults are written only there)."""
     plain = prepare_config(cfg)
     seed_everything(plain.get('seed'), plain.get('deterministic', False))
+    apply_env_cfg(plain.get('env_cfg'), plain.get('deterministic', False))
     kwargs = {key: plain[key] for key in runner_args if key in plain and key != 'model'}
     kwargs['model'] = build(MODELS, plain['model'], 'model')
     train_cfg = plain.get('train_cfg') or {}

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any, Dict, List, Optional, Sequence
 
 from trainkit.errors import CheckpointError, ConfigError
+from trainkit.optim.schedule.param_name import check_param_name, extra_param_name, param_name_fixed
 from trainkit.optim.schedule.warmup import WarmupSpec
 from trainkit.registry import PARAM_SCHEDULERS, build, lookup
 from trainkit.utils.checks import expect_metric
@@ -112,6 +113,12 @@ class ParamSchedule:
                 values.append(None)
         return values
 
+    def extra_values(self) -> Dict[str, List[float]]:
+        """Each group's value of every other scheduled setting (``param_name`` such as
+        ``weight_decay``), by name."""
+        names = dict.fromkeys(n for n in map(extra_param_name, self.schedulers) if n)
+        return {name: [group[name] for group in self.optimizer.param_groups] for name in names}
+
     def state_dict(self) -> Dict[str, Any]:
         return {'schedulers': [s.state_dict() for s in self.schedulers],
                 'warmup': None if self.warmup is None else self.warmup.state_dict()}
@@ -176,6 +183,8 @@ def _build_scheduler(cls, kwargs: Dict[str, Any], optim_wrapper, max_epochs: int
     by_epoch = kwargs.get('by_epoch', True)
     kwargs.setdefault('end', max_epochs if by_epoch else max_epochs * steps_per_epoch)
     convert = kwargs.pop('convert_to_iter_based', False)
+    if not param_name_fixed(cls) and 'param_name' in kwargs:
+        check_param_name(kwargs['param_name'], optim_wrapper.optimizer, where)
     try:
         if convert:
             if not by_epoch:

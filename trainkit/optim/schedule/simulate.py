@@ -12,7 +12,8 @@ import torch
 
 def simulate_schedule(optim_wrapper, schedule, epochs: int, steps_per_epoch: int,
                       limit: int = None) -> List[Dict[str, float]]:
-    """Return one row per optimizer step: ``step, epoch, lr_g0.., mom_g0..``.
+    """Return one row per optimizer step: ``step, epoch, lr_g0.., mom_g0..`` and, for every
+    other scheduled setting (``param_name``), ``{name}_g0..`` (e.g. ``weight_decay_g0``).
 
     The optimizer is stepped without gradients (parameters do not change) so that the
     schedulers see the usual optimizer-then-scheduler order. An AMP wrapper's loss scaler is
@@ -30,6 +31,8 @@ def simulate_schedule(optim_wrapper, schedule, epochs: int, steps_per_epoch: int
                 row[f'lr_g{i}'] = lr
             for i, momentum in enumerate(schedule.momenta()):
                 row[f'mom_g{i}'] = math.nan if momentum is None else momentum
+            for name, values in schedule.extra_values().items():
+                row.update({f'{name}_g{i}': value for i, value in enumerate(values)})
             rows.append(row)
             with torch.no_grad():
                 optim_wrapper.step()
