@@ -44,7 +44,7 @@ TOP_LEVEL_KEYS = (
     'val_dataloader', 'loss', 'metrics', 'optim_wrapper', 'param_scheduler', 'train_cfg',
     'val_cfg', 'test_cfg', 'default_hooks', 'custom_hooks', 'auto_scale_lr', 'trainer',
     'device', 'ddp_cfg', 'default_scope', 'log_level', 'env_cfg',
-    'vis_backends', 'visualizer',
+    'vis_backends', 'visualizer', 'test_dataloader',
 )
 SCALAR_TYPES = {
     'run_name': (str,), 'work_dir': (str,), 'seed': (int, type(None)),
@@ -54,6 +54,7 @@ SCALAR_TYPES = {
     'default_scope': (str, type(None)), 'log_level': (str, int),
 }
 TRAIN_CFG_KEYS = ('type', 'by_epoch', 'max_epochs', 'val_interval', 'val_begin')
+LOOP_TYPES = {'val_cfg': 'ValLoop', 'test_cfg': 'TestLoop'}  # MMEngine's, the only ones run
 DATALOADER_KEYS = ('dataset', 'batch_size', 'shuffle', 'num_workers', 'drop_last', 'pin_memory',
                    'persistent_workers', 'prefetch_factor', 'sampler', 'collate_fn')
 OPTIM_WRAPPER_KEYS = ('type', 'optimizer', 'optimizer_kwargs', 'clip_grad',
@@ -167,6 +168,22 @@ def _train_cfg(chk: Checker, cfg: Dict) -> None:
         chk.add('train_cfg.by_epoch: only epoch-based training (True) is supported')
     for key in ('max_epochs', 'val_interval', 'val_begin'):
         chk.int_at_least(section, key, 1, 'train_cfg')
+
+
+def _eval_loop_cfg(chk: Checker, cfg: Dict, key: str) -> None:
+    """``val_cfg`` / ``test_cfg``: MMEngine's ``dict()`` or ``dict(type='ValLoop'|'TestLoop')``;
+    trainkit's evaluation loop has no options, so any other key would be ignored: refused."""
+    section = cfg.get(key)
+    if section is None:
+        return
+    if not isinstance(section, dict):
+        chk.add(f"{key}: expected a dict, e.g. {key} = dict(type='{LOOP_TYPES[key]}'), got "
+                f'{section!r}')
+        return
+    chk.keys(section, ('type',), key)
+    if section.get('type', LOOP_TYPES[key]) != LOOP_TYPES[key]:
+        chk.add(f"{key}.type: {section['type']!r} is not supported; trainkit runs "
+                f"'{LOOP_TYPES[key]}' (or leave type out)")
 
 
 def _dataloader(chk: Checker, cfg: Dict, key: str) -> None:
@@ -387,6 +404,9 @@ def validate_config(cfg: Dict) -> None:
         chk.component(cfg['model'], MODELS, 'model')
     _dataloader(chk, cfg, 'train_dataloader')
     _dataloader(chk, cfg, 'val_dataloader')
+    _dataloader(chk, cfg, 'test_dataloader')
+    for key in LOOP_TYPES:
+        _eval_loop_cfg(chk, cfg, key)
     if cfg.get('loss') is not None:
         chk.component(cfg['loss'], LOSSES, 'loss')
     if cfg.get('metrics') is not None:
@@ -398,6 +418,7 @@ def validate_config(cfg: Dict) -> None:
     _run_name_and_work_dir(chk, cfg)
     _dataloader_flags(chk, cfg, 'train_dataloader')
     _dataloader_flags(chk, cfg, 'val_dataloader')
+    _dataloader_flags(chk, cfg, 'test_dataloader')
     _device(chk, cfg)
     _vis_backends(chk, cfg)
     chk.raise_if_any()
