@@ -141,6 +141,7 @@ class NeuralPotential(nn.Module):
             self.reference_energies.copy_(references)
             self.unit_scales.copy_(torch.tensor(scales, dtype=torch.float64))
 
+    @torch.jit.export
     def reference_energy(self, numbers: torch.Tensor, molecule: torch.Tensor,
                          n_molecules: int) -> torch.Tensor:
         """The sum of the atoms' reference energies per molecule, (B,) float64 in the data's
@@ -184,6 +185,7 @@ class NeuralPotential(nn.Module):
         return self.graph_energy(batch['atomic_numbers'], pos, batch['batch'],
                                  len(batch['n_atoms']), edge_index)
 
+    @torch.jit.export
     def graph_energy(self, numbers: torch.Tensor, pos: torch.Tensor, molecule: torch.Tensor,
                      n_molecules: int, edge_index: torch.Tensor) -> torch.Tensor:
         """Energy (B,) of ``n_molecules`` molecules from their atoms (``molecule``: the
