@@ -56,7 +56,8 @@ NOT_MINE = {'performance.md', 'reliability.md', 'reference_style.md'}
 CODE_LANGS = {'python', 'py', 'bash', 'sh', 'shell', 'console', 'yaml', 'yml'}
 SMALL = ['train_cfg.max_epochs=2', 'default_hooks.logger.log_steps=1'] + [
     f'{loader}.dataset.{key}={value}'
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader') for key, value in (('max_molecules', 6), ('max_conformations', 8))]
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+    for key, value in (('max_molecules', 6), ('max_conformations', 8))]
 MARKER = re.compile(r'^<!--\s*test:\s*(?P<kind>[\w-]+)\s*(?P<args>.*?)\s*-->\s*$')
 FENCE = re.compile(r'^(?P<fence>```+)\s*(?P<lang>[\w+-]*)\s*$')
 

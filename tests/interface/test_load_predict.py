@@ -4,10 +4,12 @@ import warnings
 import pytest
 import torch
 
-from tests.support.trained_potential import train_demo
+from tests.support.trained_potential import CONFIG, train_demo
 from trainkit.checkpointing.format import load_checkpoint
+from trainkit.config.load import load_config
 from trainkit.datasets.chemistry import HARTREE_TO_EV
 from trainkit.datasets.molecule_collate import collate_flat
+from trainkit.engine.runner import Runner
 from trainkit.errors import CheckpointError, DataError
 from trainkit.interface.load import load_model
 from trainkit.interface.predict import predict
@@ -122,3 +124,21 @@ def test_load_model_leaves_the_global_random_state_alone(trained):
     torch.manual_seed(3)
     load_model(trained.checkpoint)
     assert torch.equal(torch.rand(2), expected)
+
+
+def test_resuming_an_old_checkpoint_fills_in_the_reference_energies(trained, tmp_path):
+    state = load_checkpoint(trained.checkpoint)
+    for weights in (state['model'], state['hooks']['ema']['ema_state_dict']):
+        del weights['reference_energies'], weights['unit_scales']
+    old = tmp_path / 'old.pt'
+    torch.save(state, old)
+    options = [o for o in trained.options if not o.startswith('work_dir=')]
+    runner = Runner.from_cfg(load_config(CONFIG, options + [
+        f'work_dir={tmp_path / "work"}', 'train_cfg.max_epochs=3', f'resume="{old}"']))
+    runner.log.console = runner.default_console = lambda line: None
+    runner.train()
+    assert runner.epoch == 3
+    resumed = load_model(str(tmp_path / 'work' / 'spice-demo_last.pt'))
+    assert resumed.checkpoint_info['has_data_info']
+    assert torch.equal(resumed.reference_energies,
+                       load_model(trained.checkpoint).reference_energies)

@@ -427,7 +427,8 @@ class Runner:
             elif self.ckpt_file:
                 self.checkpointer.load_weights(self.ckpt_file, strict=self.load_strict,
                                                use_ema=self.load_ema)
-            share_data_info(self.unwrapped_model, self.train_dataloader.dataset)
+            share_data_info(self.unwrapped_model,
+                            getattr(self.train_dataloader, 'dataset', None))
             self._checkpoint_loaded = True
 
     def _log_start(self) -> None:
