@@ -41,7 +41,7 @@ def test_the_table_on_the_test_split_and_runner_test(trained, capsys):
     assert run(trained) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f'Test of {trained.checkpoint} (EMA weights, epoch 2)')
-    assert "split='test': 1 molecules, 4 conformations" in lines[1]
+    assert "split='test': 1 molecule, 4 conformations" in lines[1]
     rows = {line[:20].strip(): line[20:].split() for line in lines[3:]}
     expected = trained.runner.test()    # the same molecules, from Python
     assert set(rows) == {'energy', 'energy per atom', 'forces', 'weighted MAE', 'loss'}
@@ -67,10 +67,8 @@ def test_raw_weights_differ_from_ema(trained, tmp_path):
 
 def test_no_training_data_or_optimizer_is_built(trained, monkeypatch):
     import trainkit.engine.runner as runner_module
-    import trainkit.optim.builder as builder
-    monkeypatch.setattr(runner_module.Runner, '__init__', None)
-    monkeypatch.setattr(builder, 'build_optim_wrapper', None)
-    # a training split that cannot be built (empty) does not matter to a test run
+    monkeypatch.setattr(runner_module.Runner, '__init__', None)   # no Runner (no optimizer)
+    # training data that cannot be built (no such file) does not matter to a test run
     assert run(trained, options=['train_dataloader.dataset.path=/no/such/file.hdf5',
                                  'train_dataloader.dataset.demo_if_missing=False']) == 0
 

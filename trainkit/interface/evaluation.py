@@ -110,8 +110,8 @@ def format_results(results: Dict[str, Any]) -> str:
     weighted MAE and the loss."""
     metrics, units = results['metrics'], results['units']
     epoch = f', epoch {results["epoch"]}' if results.get('epoch') is not None else ''
-    molecules = (f'{results["molecules"]} molecules, ' if results['molecules'] is not None
-                 else '')
+    count = results['molecules']
+    molecules = '' if count is None else f'{count} molecule{"s" if count != 1 else ""}, '
     lines = [f'Test of {results["checkpoint"]} ({results["weights"]} weights{epoch})',
              f'  data: {results["dataset"]}: {molecules}{results["conformations"]} '
              f'conformations',
