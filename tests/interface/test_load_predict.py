@@ -142,3 +142,15 @@ def test_resuming_an_old_checkpoint_fills_in_the_reference_energies(trained, tmp
     assert resumed.checkpoint_info['has_data_info']
     assert torch.equal(resumed.reference_energies,
                        load_model(trained.checkpoint).reference_energies)
+
+
+def test_a_runner_built_from_a_dict_config_gives_a_loadable_checkpoint(tiny_cfg):
+    """The config text of a Runner built from a plain dict is its repr; load_model reads it
+    (and leaves out predict's potential extras: an MLP has no reference energies)."""
+    runner = Runner.from_cfg(dict(tiny_cfg, train_cfg=dict(max_epochs=1)))
+    runner.log.console = runner.default_console = lambda line: None
+    runner.train()
+    model = load_model(f'{runner.work_dir}/tiny_last.pt', device='cpu')
+    assert type(model).__name__ == 'MLP' and model.checkpoint_info['weights'] == 'raw'
+    for name, value in runner.unwrapped_model.state_dict().items():
+        assert torch.equal(model.state_dict()[name], value)
