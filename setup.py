@@ -30,5 +30,7 @@ setup(
     entry_points={'console_scripts': [
         'trainkit-train=trainkit_tools.train:main',
         'trainkit-vis-scheduler=trainkit_tools.vis_scheduler:main',
+        'trainkit-test=trainkit_tools.test:main',
+        'trainkit-export=trainkit_tools.export:main',
     ]},
 )

@@ -6,7 +6,8 @@ HTML comment on the line just before it (invisible on GitHub and in mkdocs)::
     <!-- test: run -->             python: executed in order, one namespace per page;
                                    bash: every command runs (``python tools/*.py`` and
                                    ``trainkit-train`` in-process, the rest through bash)
-    <!-- test: run small K=V .. --> bash: as ``run``; ``tools/train.py`` commands get SMALL
+    <!-- test: run small K=V .. --> bash: as ``run``; ``tools/train.py`` and ``tools/test.py``
+                                   commands get SMALL
                                    (a 2-epoch run on 6 SPICE molecules) and then K=V added to
                                    their --cfg-options, so the documented command runs in
                                    seconds; ``run K=V`` adds only K=V
@@ -54,7 +55,8 @@ DOCS = os.path.join(ROOT, 'docs')
 NOT_MINE = {'performance.md', 'reliability.md', 'reference_style.md'}
 CODE_LANGS = {'python', 'py', 'bash', 'sh', 'shell', 'console', 'yaml', 'yml'}
 SMALL = ['train_cfg.max_epochs=2', 'default_hooks.logger.log_steps=1'] + [
-    f'{loader}.dataset.{key}={value}' for loader in ('train_dataloader', 'val_dataloader')
+    f'{loader}.dataset.{key}={value}'
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
     for key, value in (('max_molecules', 6), ('max_conformations', 8))]
 MARKER = re.compile(r'^<!--\s*test:\s*(?P<kind>[\w-]+)\s*(?P<args>.*?)\s*-->\s*$')
 FENCE = re.compile(r'^(?P<fence>```+)\s*(?P<lang>[\w+-]*)\s*$')
@@ -178,11 +180,13 @@ def run_command(words: List[str], extra: List[str], sandbox: str):
     """Run one documented command; return (exit code, output)."""
     tools = {'tools/train.py': 'tools.train', 'trainkit-train': 'tools.train',
              'tools/vis_scheduler.py': 'tools.vis_scheduler',
-             'trainkit-vis-scheduler': 'tools.vis_scheduler'}
+             'trainkit-vis-scheduler': 'tools.vis_scheduler',
+             'tools/test.py': 'tools.test', 'trainkit-test': 'tools.test',
+             'tools/export.py': 'tools.export', 'trainkit-export': 'tools.export'}
     script = words[1] if words[0] == 'python' and len(words) > 1 else words[0]
     if script in tools:
         args = words[2:] if words[0] == 'python' else words[1:]
-        if tools[script] == 'tools.train':
+        if tools[script] in ('tools.train', 'tools.test'):
             args = with_options(args, extra)
         main = importlib.import_module(tools[script]).main
         with inside(sandbox), captured() as out:

@@ -21,6 +21,9 @@ _LAZY = {
     'TrainingDiverged': 'trainkit.errors',
     'ExponentialMovingAverage': 'trainkit.optim.ema',
     'load_checkpoint': 'trainkit.checkpointing.format',
+    'load_model': 'trainkit.interface.load',
+    'predict': 'trainkit.interface.predict',
+    'TrainkitCalculator': 'trainkit.interface.calculator',
 }
 _LAZY.update({name: 'trainkit.registry' for name in (
     'MODELS', 'LOSSES', 'DATASETS', 'METRICS', 'HOOKS', 'OPTIMIZERS', 'OPTIM_WRAPPERS',

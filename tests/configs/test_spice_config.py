@@ -8,6 +8,7 @@ import torch
 from tests.support.configs import ROOT
 from trainkit.checkpointing.format import load_checkpoint
 from trainkit.config.load import load_config
+from trainkit.engine.data import build_dataset
 from trainkit.engine.runner import Runner
 
 CONFIG = os.path.join(ROOT, 'configs', 'spice.py')
@@ -18,7 +19,8 @@ def spice_cfg(tmp_path, *options):
     data = tmp_path / 'spice.hdf5'
     return load_config(CONFIG, [f'work_dir={tmp_path / "work"}',
                                 f'train_dataloader.dataset.path={data}',
-                                f'val_dataloader.dataset.path={data}', *options])
+                                f'val_dataloader.dataset.path={data}',
+                                f'test_dataloader.dataset.path={data}', *options])
 
 
 @pytest.fixture(scope='module')
@@ -39,8 +41,12 @@ def test_the_demo_file_is_written_when_missing(trained):
     runner, _, _ = trained
     dataset = runner.train_dataloader.dataset
     assert os.path.isfile(dataset.path)
-    assert len(dataset) + len(runner.val_dataloader.dataset) == 48 * 50
-    assert not set(dataset.names) & set(runner.val_dataloader.dataset.names)
+    val, test = runner.val_dataloader.dataset, build_dataset(
+        runner.test_dataloader['dataset'], 'test_dataloader.dataset')
+    assert len(dataset) + len(val) + len(test) == 48 * 50
+    assert (len(dataset.names), len(val.names), len(test.names)) == (36, 7, 5)
+    assert not set(dataset.names) & set(val.names) and not set(test.names) & set(val.names)
+    assert not set(dataset.names) & set(test.names)
 
 
 def test_energy_and_forces_errors_fall(trained):

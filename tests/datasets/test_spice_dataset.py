@@ -278,7 +278,7 @@ def test_empty_val_split(many):
 
 
 @pytest.mark.parametrize('option, value, choices', [
-    ('split', 'valid', "'train', 'val', 'all'"),
+    ('split', 'valid', "'train', 'val', 'test', 'all'"),
     ('energy_key', 'energy', "'dft_total_energy', 'formation_energy'"),
     ('energy_unit', 'ev/atom', "'hartree', 'eV', 'kcal/mol'"),
     ('length_unit', 'nm', "'bohr', 'angstrom'"),

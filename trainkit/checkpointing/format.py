@@ -224,23 +224,40 @@ def load_model_weights(model: torch.nn.Module, weights: Dict[str, torch.Tensor],
                        strict: bool = True) -> Dict[str, list]:
     """Copy ``weights`` into ``model``, naming every missing, unexpected or mis-shaped key.
 
-    With ``strict=False`` the matching tensors are loaded and the rest reported back.
+    With ``strict=False`` the matching tensors are loaded and the rest reported back. Keys the
+    model lists in its ``optional_state_keys`` (state added after older checkpoints were
+    written) may be missing even when strict; they keep the model's values and are reported
+    under ``'missing_optional'``.
 
     Raises:
         CheckpointError: (strict) any key is missing, unexpected or of another shape.
     """
     own = model.state_dict()
     weights = _strip_prefix(weights, own)
+    optional = _optional_keys(model)
     missing = sorted(set(own) - set(weights))
     unexpected = sorted(set(weights) - set(own))
     mismatched = sorted(f'{k}: checkpoint {tuple(weights[k].shape)} vs model {tuple(own[k].shape)}'
                         for k in set(own) & set(weights) if weights[k].shape != own[k].shape)
-    report = {'missing': missing, 'unexpected': unexpected, 'mismatched': mismatched}
-    if strict and (missing or unexpected or mismatched):
+    report = {'missing': [k for k in missing if k not in optional], 'unexpected': unexpected,
+              'mismatched': mismatched}
+    if strict and any(report.values()):
         raise CheckpointError(_mismatch_message(source, report))
     loadable = {k: v for k, v in weights.items() if k in own and v.shape == own[k].shape}
     model.load_state_dict(loadable, strict=False)
+    optional_missing = [k for k in missing if k in optional]
+    if optional_missing:
+        report['missing_optional'] = optional_missing
     return report
+
+
+def _optional_keys(model: torch.nn.Module) -> set:
+    """State-dict keys of ``optional_state_keys`` declared by ``model`` or its submodules."""
+    keys = set()
+    for prefix, module in model.named_modules():
+        for key in getattr(module, 'optional_state_keys', ()):
+            keys.add(f'{prefix}.{key}' if prefix else key)
+    return keys
 
 
 def _strip_prefix(weights: Dict, own: Dict) -> Dict:

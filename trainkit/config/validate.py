@@ -47,7 +47,7 @@ TOP_LEVEL_KEYS = (
     'val_dataloader', 'loss', 'metrics', 'optim_wrapper', 'param_scheduler', 'train_cfg',
     'val_cfg', 'test_cfg', 'default_hooks', 'custom_hooks', 'auto_scale_lr', 'trainer',
     'device', 'ddp_cfg', 'default_scope', 'log_level', 'env_cfg',
-    'vis_backends', 'visualizer',
+    'vis_backends', 'visualizer', 'test_dataloader',
 )
 SCALAR_TYPES = {
     'run_name': (str,), 'work_dir': (str,), 'seed': (int, type(None)),

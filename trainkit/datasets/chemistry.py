@@ -53,6 +53,16 @@ def length_factor(unit: str) -> float:
     return LENGTH_UNITS[choose('length_unit', unit, LENGTH_UNITS)]
 
 
+def ev_per(energy_unit: str) -> float:
+    """How many eV one ``energy_unit`` is (1 for 'eV')."""
+    return HARTREE_TO_EV / energy_factor(energy_unit)
+
+
+def angstrom_per(length_unit: str) -> float:
+    """How many Å one ``length_unit`` is (1 for 'angstrom')."""
+    return BOHR_TO_ANGSTROM / length_factor(length_unit)
+
+
 def atomic_number(element) -> int:
     """``'C'`` or ``6`` -> 6; raises ConfigError for anything that is not an element."""
     if isinstance(element, (int, np.integer)) and 1 <= int(element) < len(SYMBOLS):

@@ -10,6 +10,8 @@ import torch
 from torch.utils.data import Dataset
 
 from trainkit.datasets.chemistry import (
+    ENERGY_UNITS,
+    LENGTH_UNITS,
     atomic_number,
     choose,
     energy_factor,
@@ -26,7 +28,7 @@ from trainkit.registry import DATASETS
 
 GRADIENT_KEY = 'dft_total_gradient'
 ENERGY_KEYS = ('dft_total_energy', 'formation_energy')
-SPLITS = ('train', 'val', 'all')
+SPLITS = ('train', 'val', 'test', 'all')
 COLLATES = {'flat': collate_flat, 'padded': collate_padded}
 DTYPES = {'float32': torch.float32, 'float64': torch.float64}
 HOW_TO_GET = ('download SPICE (e.g. SPICE-2.0.1.hdf5 from https://github.com/openmm/'
@@ -62,11 +64,16 @@ class SpiceDataset(Dataset):
 
     Args:
         path: the HDF5 file.
-        split: ``'train'``, ``'val'`` or ``'all'``. The split is by molecule: all conformations
-            of a molecule are on the same side. Train and val built with the same ``seed``,
-            ``val_fraction``, ``max_molecules`` and ``elements`` are disjoint and together
-            cover every molecule.
+        split: ``'train'``, ``'val'``, ``'test'`` or ``'all'``. The split is by molecule: all
+            conformations of a molecule are on the same side. Train, val and test built with
+            the same ``seed``, ``val_fraction``, ``test_fraction``, ``max_molecules`` and
+            ``elements`` are disjoint and together cover every molecule.
         val_fraction: fraction of the molecules in the validation split (0 <= f < 1).
+        test_fraction: fraction of the molecules in the test split (0 <= f < 1,
+            ``val_fraction + test_fraction < 1``). The test molecules are taken from the end of
+            the seeded shuffle and the validation molecules from its start, so adding a test
+            split leaves the validation split as it was and takes its molecules from training;
+            ``0`` (the default) gives exactly the train/val split of a config without it.
         seed: seed of the molecule shuffle behind the split and ``max_molecules``.
         energy_key: ``'dft_total_energy'`` or ``'formation_energy'``.
         length_unit: ``'angstrom'`` or ``'bohr'`` (positions; forces are energy/length).
@@ -90,7 +97,7 @@ class SpiceDataset(Dataset):
             it. ``True`` or a dict of keyword arguments for ``write_demo_spice``.
     """
 
-    def __init__(self, path, split='train', val_fraction=0.1, seed=0,
+    def __init__(self, path, split='train', val_fraction=0.1, test_fraction=0.0, seed=0,
                  energy_key='dft_total_energy', length_unit='angstrom', energy_unit='eV',
                  reference_energies=None, max_molecules=None, max_conformations=None,
                  elements=None, dtype='float32', collate='flat',
@@ -102,7 +109,9 @@ class SpiceDataset(Dataset):
         self.collate_fn = COLLATES[choose('collate', collate, COLLATES)]
         self._energy_factor = energy_factor(energy_unit)
         self._length_factor = length_factor(length_unit)
-        _check_options(val_fraction, max_molecules, max_conformations)
+        self.energy_unit = choose('energy_unit', energy_unit, ENERGY_UNITS)
+        self.length_unit = choose('length_unit', length_unit, LENGTH_UNITS)
+        _check_options(val_fraction, test_fraction, max_molecules, max_conformations)
         allowed = None if elements is None else {atomic_number(e) for e in elements}
         references = _parse_references(reference_energies)
         _ensure_file(self.path, demo_if_missing)
@@ -111,14 +120,19 @@ class SpiceDataset(Dataset):
         with _open(self.path) as f:
             names, numbers, counts = _scan(f, self.path, self.energy_key, allowed)
             counts = np.minimum(counts, max_conformations or counts.max())
-            train, val = _split(len(names), val_fraction, seed, max_molecules)
+            train, val, test = _split(len(names), val_fraction, test_fraction, seed,
+                                      max_molecules)
             self.reference_energies = self._references(references, f, train, names, numbers,
                                                        counts)
-        keep = {'train': train, 'val': val, 'all': np.union1d(train, val)}[self.split]
+        keep = {'train': train, 'val': val, 'test': test,
+                'all': np.union1d(np.union1d(train, val), test)}[self.split]
         if len(keep) == 0:
-            raise DataError(f"split='val' of {self.path!r} is empty: val_fraction="
-                            f'{val_fraction} of {len(train)} molecule(s) leaves no validation '
-                            "molecule; raise val_fraction, use more molecules or split='all'")
+            fraction = 'val_fraction' if self.split == 'val' else 'test_fraction'
+            value = val_fraction if self.split == 'val' else test_fraction
+            raise DataError(f'split={self.split!r} of {self.path!r} is empty: {fraction}='
+                            f'{value} of {len(train) + len(val) + len(test)} molecule(s) leaves '
+                            f'no {self.split} molecule; raise {fraction} (the same in every '
+                            "split's dataset), use more molecules or split='all'")
         self.names: List[str] = [names[m] for m in keep]
         self.numbers: List[np.ndarray] = [numbers[m] for m in keep]
         self.counts = counts[keep]
@@ -126,6 +140,15 @@ class SpiceDataset(Dataset):
         self._check_references(references)
         self._offsets = np.array([sum(self.reference_energies.get(int(z), 0.0) for z in zs)
                                   for zs in self.numbers])
+
+    def data_info(self) -> Dict[str, object]:
+        """What this dataset did to the targets, for a model to keep with its weights:
+        ``{'reference_energies': {Z: energy in energy_unit}, 'energy_unit': ...,
+        'length_unit': ...}``; an item's energy is the file's minus the sum of its atoms'
+        reference energies. The Runner hands it to a model that has ``adopt_data_info``."""
+        return {'reference_energies': {z: e * self._energy_factor
+                                       for z, e in sorted(self.reference_energies.items())},
+                'energy_unit': self.energy_unit, 'length_unit': self.length_unit}
 
     def _references(self, option, f, train, names, numbers, counts) -> Dict[int, float]:
         """Per-element reference energies in hartree, {Z: energy}, from the training split."""
@@ -195,9 +218,14 @@ class SpiceDataset(Dataset):
         return state
 
 
-def _check_options(val_fraction, max_molecules, max_conformations):
-    if not (isinstance(val_fraction, (int, float)) and 0 <= val_fraction < 1):
-        raise ConfigError(f'val_fraction={val_fraction!r} must be a number in [0, 1)')
+def _check_options(val_fraction, test_fraction, max_molecules, max_conformations):
+    for name, value in (('val_fraction', val_fraction), ('test_fraction', test_fraction)):
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and 0 <= value < 1):
+            raise ConfigError(f'{name}={value!r} must be a number in [0, 1)')
+    if val_fraction + test_fraction >= 1:
+        raise ConfigError(f'val_fraction={val_fraction} + test_fraction={test_fraction} must be '
+                          f'below 1, so that training keeps some molecules')
     for name, value in (('max_molecules', max_molecules),
                         ('max_conformations', max_conformations)):
         if value is not None and not (isinstance(value, (int, np.integer)) and value >= 1):
@@ -270,9 +298,14 @@ def _scan(f: h5py.File, path: str, energy_key: str, allowed):
     return names, numbers, counts
 
 
-def _split(n: int, val_fraction: float, seed: int, max_molecules):
-    """Molecule indices (sorted) of the train and val splits of a seeded shuffle."""
+def _split(n: int, val_fraction: float, test_fraction: float, seed: int, max_molecules):
+    """Molecule indices (sorted) of the train, val and test splits of a seeded shuffle: val
+    from the start of the shuffle, test from its end, train in between (a nonzero fraction
+    gets at least one molecule, training keeps at least one)."""
     pool = np.random.default_rng(seed).permutation(n)[:max_molecules or n]
     n_val = int(round(val_fraction * len(pool)))
     n_val = min(max(n_val, int(val_fraction > 0)), len(pool) - 1)
-    return np.sort(pool[n_val:]), np.sort(pool[:n_val])
+    n_test = int(round(test_fraction * len(pool)))
+    n_test = min(max(n_test, int(test_fraction > 0)), len(pool) - 1 - n_val)
+    end = len(pool) - n_test
+    return np.sort(pool[n_val:end]), np.sort(pool[:n_val]), np.sort(pool[end:])

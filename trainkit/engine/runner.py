@@ -13,6 +13,7 @@ From Python, with objects you built yourself::
                     max_epochs=10, work_dir='work_dirs/mine')
     runner.train()
     metrics = runner.val()
+    results = runner.test()     # needs test_dataloader=...; built on first use
 
 The loop, its hook points and what a hook may touch are described in
 :mod:`trainkit.hooks.hook`. The Runner reads the loss value only when a hook asks for it.
@@ -28,6 +29,8 @@ from torch import nn
 
 from trainkit.checkpointing.checkpointer import Checkpointer
 from trainkit.engine.data import build_dataloader, check_loss_targets, move_batch
+from trainkit.engine.data_info import share_data_info
+from trainkit.engine.evaluate import evaluate
 from trainkit.engine.from_cfg import runner_kwargs_from_cfg
 from trainkit.engine.loss_and_metrics import build_loss, build_metrics
 from trainkit.engine.progress import Progress
@@ -45,7 +48,7 @@ from trainkit.optim.wrapper import (
     SkippableWrapper,
     accumulative_counts,
 )
-from trainkit.utils.dist import all_reduce_sum, broadcast_object, init_distributed
+from trainkit.utils.dist import broadcast_object, init_distributed
 from trainkit.utils.rng import seed_everything
 
 # a full disk, a quota, a read-only file system: a run stopped by these can be resumed
@@ -80,6 +83,8 @@ class Runner:
         device: ``'cpu'``, ``'cuda'``, ``'cuda:1'`` or None (CUDA when available).
         ddp_cfg: keyword arguments for DistributedDataParallel.
         cfg_text: the resolved config, saved in the work dir and in checkpoints.
+        test_dataloader: the data of :meth:`test` (a DataLoader or a dict), built on the
+            first ``test()``; training never reads it.
     """
 
     def __init__(self, model: nn.Module, train_dataloader, val_dataloader=None, *,
@@ -91,7 +96,8 @@ class Runner:
                  ckpt_file: Optional[str] = None, load_strict: bool = True,
                  load_ema: bool = True, finetune_modules: Optional[Sequence[str]] = None,
                  auto_scale_lr: Optional[dict] = None, device: Optional[str] = None,
-                 ddp_cfg: Optional[dict] = None, cfg_text: Optional[str] = None):
+                 ddp_cfg: Optional[dict] = None, cfg_text: Optional[str] = None,
+                 test_dataloader=None):
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         self.rank, self.world_size, local_rank = init_distributed(self.device.type)
         if self.device.type == 'cuda' and self.world_size > 1:
@@ -116,6 +122,7 @@ class Runner:
         self._data_generator = torch.Generator()
         self.train_dataloader = self._loader(train_dataloader, 'train_dataloader', True)
         self.val_dataloader = self._loader(val_dataloader, 'val_dataloader', False)
+        self.test_dataloader = test_dataloader  # a dict until the first test() builds it
         self.loss = build_loss(loss)
         for where in ('train_dataloader', 'val_dataloader'):
             check_loss_targets(self.loss, getattr(self, where), where)
@@ -358,31 +365,26 @@ class Runner:
             self._collect_hook_points()
         self.val_model, self.val_tag = self.unwrapped_model, ''
         self._call('before_val_epoch')
-        model, was_training = self.val_model, self.val_model.training
-        model.eval()
-        if self.metrics is not None:
-            self.metrics.reset()
-        loss_total, loss_batches = torch.zeros((), dtype=torch.float64, device=self.device), 0
-        on_device = self.device.type != 'cpu'
-        for batch in self.val_dataloader:
-            if on_device:
-                batch = move_batch(batch, self.device)
-            preds = model(batch)
-            if self.metrics is not None:
-                self.metrics.update(preds, batch)
-            if self.loss is not None or (isinstance(preds, dict) and 'loss' in preds):
-                # summed on the device; an indexed in-place add would cost 2 more ops a batch
-                loss_total = loss_total + self._compute_loss(preds, batch)['loss'].detach()
-                loss_batches += 1
-        model.train(was_training)
-        metrics = self.metrics.compute(all_reduce_sum) if self.metrics is not None else {}
-        loss_sum = torch.stack([loss_total, loss_total.new_tensor(float(loss_batches))])
-        all_reduce_sum(loss_sum)
-        if loss_sum[1] > 0:
-            metrics['loss'] = float(loss_sum[0] / loss_sum[1])
+        metrics = evaluate(self.val_model, self.val_dataloader, self.metrics, self.loss,
+                           self.device)
         self.val_metrics = metrics
         self._call('after_val_epoch', metrics)
         return metrics
+
+    def test(self) -> Dict[str, float]:
+        """Evaluate ``runner.val_model`` (the weights the last validation used: the EMA
+        weights when the EMA hook validates with them) on ``test_dataloader``, with the
+        loss and metrics of validation; no hook is called, nothing is logged or saved."""
+        if self.test_dataloader is None:
+            raise ConfigError('test_dataloader: missing; runner.test() needs one, e.g. '
+                              "test_dataloader=dict(dataset=dict(type='SpiceDataset', "
+                              "split='test', test_fraction=0.1, ...), batch_size=128)")
+        if isinstance(self.test_dataloader, dict):
+            self.test_dataloader = self._loader(self.test_dataloader, 'test_dataloader', False)
+            check_loss_targets(self.loss, self.test_dataloader, 'test_dataloader')
+        self._load_checkpoint_once()
+        return evaluate(self.val_model, self.test_dataloader, self.metrics, self.loss,
+                        self.device)
 
     # -------------------------------------------------------------------------- utilities
     def _collect_hook_points(self) -> None:
@@ -425,6 +427,8 @@ class Runner:
             elif self.ckpt_file:
                 self.checkpointer.load_weights(self.ckpt_file, strict=self.load_strict,
                                                use_ema=self.load_ema)
+            share_data_info(self.unwrapped_model,
+                            getattr(self.train_dataloader, 'dataset', None))
             self._checkpoint_loaded = True
 
     def _log_start(self) -> None:

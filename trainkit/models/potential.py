@@ -1,11 +1,11 @@
 """A small invariant neural network potential: energies and forces of molecules."""
 import math
-from typing import Dict, Optional
+from typing import Dict, Mapping, Optional
 
 import torch
 from torch import nn
 
-from trainkit.datasets.chemistry import atomic_number
+from trainkit.datasets.chemistry import angstrom_per, atomic_number, ev_per
 from trainkit.datasets.molecule_collate import all_pairs
 from trainkit.errors import ConfigError
 from trainkit.registry import MODELS
@@ -13,8 +13,9 @@ from trainkit.registry import MODELS
 
 def _scatter_sum(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
     """Sum rows of ``values`` into ``size`` rows by ``index`` (differentiable twice)."""
-    out = values.new_zeros((size,) + values.shape[1:])
-    return out.index_add(0, index, values)
+    shape = list(values.shape)
+    shape[0] = size
+    return values.new_zeros(shape).index_add(0, index, values)
 
 
 class GaussianBasis(nn.Module):
@@ -47,7 +48,7 @@ class Interaction(nn.Module):
                                     nn.Linear(features, features))
 
     def forward(self, h, basis, envelope, edge_index):
-        i, j = edge_index
+        i, j = edge_index[0], edge_index[1]
         weights = self.filter(basis) * envelope[:, None]
         messages = self.message(h)[j] * weights
         return h + self.update(_scatter_sum(messages, i, h.shape[0]))
@@ -70,6 +71,16 @@ class NeuralPotential(nn.Module):
     Output: ``{'energy': (B,), 'forces': (ΣN, 3)}`` (no ``forces`` with
     ``compute_forces=False``), in the units of the data.
 
+    What the training data did to its targets is kept with the weights, as buffers in the
+    state dict (so in every checkpoint): ``reference_energies`` (per element, in the data's
+    energy unit: what the dataset subtracted per atom; ``forward`` predicts energies without
+    them, as the targets are, and :meth:`reference_energy` adds them back) and
+    ``unit_scales`` (eV per data energy unit, Å per data length unit). The Runner fills them
+    from the training dataset's ``data_info()`` through :meth:`adopt_data_info`; a checkpoint
+    written before they existed loads with zeros and a message (see
+    :func:`trainkit.interface.load.load_model`). :meth:`graph_energy` is TorchScript-ready
+    (``tools/export.py`` scripts it).
+
     Config::
 
         model = dict(type='NeuralPotential', cutoff=5.0, num_features=64, num_interactions=2)
@@ -86,6 +97,9 @@ class NeuralPotential(nn.Module):
             reference energies subtracted.
         learn_atom_energies: train the per-element shift (else it stays fixed).
     """
+
+    # buffers a checkpoint may lack (written before they existed); loading keeps their default
+    optional_state_keys = ('reference_energies', 'unit_scales')
 
     def __init__(self, max_z: int = 100, num_features: int = 64, num_rbf: int = 16,
                  cutoff: float = 5.0, num_interactions: int = 2, compute_forces: bool = True,
@@ -107,6 +121,32 @@ class NeuralPotential(nn.Module):
             self.atom_shift = nn.Parameter(shift)
         else:
             self.register_buffer('atom_shift', shift)
+        self.register_buffer('reference_energies', torch.zeros(max_z + 1, dtype=torch.float64))
+        self.register_buffer('unit_scales', torch.ones(2, dtype=torch.float64))
+
+    def adopt_data_info(self, info: Mapping) -> None:
+        """Keep what the training data did to its targets (a dataset's ``data_info()``):
+        ``{'reference_energies': {element: energy in energy_unit}, 'energy_unit': 'eV',
+        'length_unit': 'angstrom'}`` (missing entries: none subtracted, eV, Å)."""
+        references = torch.zeros_like(self.reference_energies)
+        for element, energy in (info.get('reference_energies') or {}).items():
+            z = atomic_number(element)
+            if z > self.max_z:
+                raise ConfigError(f'the training data has element {element!r} (Z={z}) above '
+                                  f'the model\'s max_z={self.max_z}; raise model.max_z')
+            references[z] = float(energy)
+        scales = [ev_per(info.get('energy_unit', 'eV')),
+                  angstrom_per(info.get('length_unit', 'angstrom'))]
+        with torch.no_grad():
+            self.reference_energies.copy_(references)
+            self.unit_scales.copy_(torch.tensor(scales, dtype=torch.float64))
+
+    @torch.jit.export
+    def reference_energy(self, numbers: torch.Tensor, molecule: torch.Tensor,
+                         n_molecules: int) -> torch.Tensor:
+        """The sum of the atoms' reference energies per molecule, (B,) float64 in the data's
+        energy unit: what :meth:`forward`'s energy lacks of the total energy."""
+        return _scatter_sum(self.reference_energies[numbers], molecule, n_molecules)
 
     def _initial_shift(self, atom_energies) -> torch.Tensor:
         shift = torch.zeros(self.max_z + 1)
@@ -118,6 +158,7 @@ class NeuralPotential(nn.Module):
             shift[z] = float(energy)
         return shift
 
+    @torch.jit.unused
     def forward(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         numbers, pos = batch['atomic_numbers'], batch['pos']
         if numbers.numel() and int(numbers.max()) > self.max_z:
@@ -138,13 +179,19 @@ class NeuralPotential(nn.Module):
 
     def energy(self, batch: Dict[str, torch.Tensor], pos: torch.Tensor) -> torch.Tensor:
         """Energy (B,) of the molecules of ``batch`` at positions ``pos``."""
-        numbers, molecule = batch['atomic_numbers'], batch['batch']
-        n_molecules = len(batch['n_atoms'])
         edge_index = batch.get('edge_index')
         if edge_index is None:
             edge_index = all_pairs(batch['n_atoms'])
+        return self.graph_energy(batch['atomic_numbers'], pos, batch['batch'],
+                                 len(batch['n_atoms']), edge_index)
+
+    @torch.jit.export
+    def graph_energy(self, numbers: torch.Tensor, pos: torch.Tensor, molecule: torch.Tensor,
+                     n_molecules: int, edge_index: torch.Tensor) -> torch.Tensor:
+        """Energy (B,) of ``n_molecules`` molecules from their atoms (``molecule``: the
+        molecule of each atom) and ordered atom pairs ``edge_index`` (2, E)."""
         vectors = pos[edge_index[1]] - pos[edge_index[0]]
-        distance = vectors.norm(dim=-1)
+        distance = torch.linalg.vector_norm(vectors, dim=-1)
         inside = distance.detach() < self.cutoff
         edge_index, distance = edge_index[:, inside], distance[inside]
         basis, envelope = self.basis(distance), cosine_envelope(distance, self.cutoff)

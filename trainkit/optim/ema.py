@@ -10,7 +10,7 @@ from typing import Any, Dict
 import torch
 from torch import nn
 
-from trainkit.checkpointing.format import EMA_WEIGHTS_FIELD
+from trainkit.checkpointing.format import EMA_WEIGHTS_FIELD, load_model_weights
 from trainkit.utils.checks import expect_number
 
 
@@ -76,5 +76,8 @@ class ExponentialMovingAverage(nn.Module):
                 'decay': self.decay}
 
     def restore(self, state: Dict[str, Any]) -> None:
-        self.module.load_state_dict(state[EMA_WEIGHTS_FIELD])
+        # names what does not fit; state the model added later (optional_state_keys) may be
+        # missing from an older checkpoint and keeps its value
+        load_model_weights(self.module, state[EMA_WEIGHTS_FIELD], 'the EMA weights of the '
+                           'checkpoint', strict=True)
         self.num_updates = int(state['num_updates'])
