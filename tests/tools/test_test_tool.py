@@ -80,7 +80,7 @@ def test_no_training_data_or_optimizer_is_built(trained, monkeypatch):
      "split='test' of .* is empty: test_fraction=0.0"),
     (['test_dataloader.dataset.reference_energies=None'], [],
      'other reference energies than the model was trained with'),
-    (['test_cfg.fp16=True'], [], r"test_cfg: unknown key 'fp16'"),
+    (['test_cfg.fp61=True'], [], r"test_cfg: unknown key 'fp61'"),
     ([], ['--out', 'no/such/folder/r.json'], 'folder'),
 ])
 def test_bad_input_exits_2(trained, capsys, tmp_path, monkeypatch, options, args, message):
