@@ -138,6 +138,8 @@ class EMAHook(Hook):
     def state_dict(self) -> Dict[str, Any]:
         if self.ema is None:
             return self._pending or {}
+        if self._plain:  # nothing counted: the checkpoint holds what it always held
+            return self.ema.export()
         return dict(self.ema.export(), calls=self.calls)
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:

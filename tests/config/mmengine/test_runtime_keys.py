@@ -221,3 +221,18 @@ def test_bare_resume_flag_clears_load_from_as_mmengine(tiny_cfg, tmp_path):
     first = dict(cfg, load_from=None)
     Runner.from_cfg(first).train()
     assert main([str(cfg_path), '--resume', '--cfg-options', 'train_cfg.max_epochs=2']) == 0
+
+
+def test_logger_typo_suggests_mmengine_and_trainkit_names(tiny_cfg):
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg['default_hooks']['logger'] = dict(type='LoggerHook', intervl=10)
+    assert any("unexpected argument 'intervl' — did you mean 'interval'" in p
+               for p in problems(cfg))
+
+
+def test_two_ema_hooks_are_an_error(tiny_cfg):
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg['default_hooks']['ema'] = dict(type='EMAHook', ema_decay=0.99)
+    cfg['custom_hooks'] = [dict(type='EMAHook', momentum=0.01)]
+    assert any('EMAHook is configured 2 times (default_hooks.ema, custom_hooks.0)' in p
+               for p in problems(cfg))

@@ -21,7 +21,10 @@ from typing import Any, Dict, List, Optional, Tuple
 from trainkit.config.mmengine.report import CarryOver
 from trainkit.errors import ConfigError
 from trainkit.hooks.hook import Hook
+from trainkit.hooks.logger import LoggerHook
 from trainkit.registry import HOOKS, lookup
+from trainkit.utils.signature import Signature
+from trainkit.utils.suggest import did_you_mean
 
 # hook type -> (notice or None when the Runner does exactly this itself, arguments it takes)
 DROPPED: Dict[str, Tuple[Optional[str], Tuple[str, ...]]] = {
@@ -41,6 +44,7 @@ LOGGER_NOTICES = {
 }
 LOGGER_OUT_DIR_ARGS = ('out_dir', 'out_suffix', 'keep_local', 'file_client_args',
                        'backend_args')
+SINGLE_HOOKS = ('EMAHook', 'LoggerHook', 'CheckpointHook')  # two of them would clash
 EMA_DROPPED = {'strict_load': 'trainkit always restores the EMA weights of a resumed '
                               'checkpoint strictly'}
 
@@ -65,6 +69,22 @@ def map_hooks(cfg: Dict[str, Any], report: CarryOver) -> None:
     if isinstance(custom, (list, tuple)):
         cfg['custom_hooks'] = [hook for i, hook in enumerate(custom)
                                if _keep(hook, f'custom_hooks.{i}', report)]
+    _one_of_each(cfg, report)
+
+
+def _one_of_each(cfg: Dict[str, Any], report: CarryOver) -> None:
+    """An EMA in ``default_hooks`` (trainkit's place) and another in ``custom_hooks``
+    (MMEngine's) would average twice and validate with whichever ran last."""
+    defaults = cfg.get('default_hooks') if isinstance(cfg.get('default_hooks'), dict) else {}
+    custom = cfg.get('custom_hooks') if isinstance(cfg.get('custom_hooks'), list) else []
+    places = [(f'default_hooks.{name}', hook) for name, hook in defaults.items()] + [
+        (f'custom_hooks.{i}', hook) for i, hook in enumerate(custom)]
+    for single in SINGLE_HOOKS:
+        where = [w for w, hook in places
+                 if isinstance(hook, dict) and short_type(hook.get('type')) == single]
+        if len(where) > 1:
+            report.problem(f'{single} is configured {len(where)} times ({", ".join(where)}); '
+                           f'keep one (set the other to None in default_hooks or remove it)')
 
 
 def _keep(hook: Any, where: str, report: CarryOver) -> bool:
@@ -101,6 +121,14 @@ def _keep(hook: Any, where: str, report: CarryOver) -> bool:
 
 
 def _map_logger(hook: Dict[str, Any], where: str, report: CarryOver) -> None:
+    own = [n for n in Signature(LoggerHook).names() if n != 'self']
+    mmengine = list(LOGGER_TO_TRAINKIT) + ['ignore_last'] + list(LOGGER_NOTICES) + list(
+        LOGGER_OUT_DIR_ARGS)
+    for key in [k for k in hook if k not in ('type', 'priority', *own, *mmengine)]:
+        hook.pop(key)
+        report.problem(f'{where}: LoggerHook got an unexpected argument {key!r}'
+                       f'{did_you_mean(key, own + mmengine)} (trainkit\'s arguments: '
+                       f'{", ".join(own)}; MMEngine\'s mapped: {", ".join(mmengine)})')
     for mm_key, tk_key in LOGGER_TO_TRAINKIT.items():
         if mm_key not in hook:
             continue
