@@ -1,6 +1,8 @@
 """Shared machinery of the reliability tests and ``bench/killtest.py``.
 
 * :func:`tiny_cfg` / :func:`write_config`: a small seeded MLP run written as a Python config;
+* :func:`spice_argv` / :func:`user_env`: ``configs/spice.py`` shortened with ``--cfg-options``,
+  run as a user runs it (default hooks, the machine's default thread count);
 * :func:`cli`: ``tools/train.py``'s ``main(argv)`` in-process (exit code, stdout, stderr);
 * :func:`train_subprocess`: ``python tools/train.py ...`` as a real subprocess;
 * :func:`run_trial`: one crash-safety trial — a run SIGKILLed at random moments (some of them
@@ -46,6 +48,32 @@ def tiny_cfg(work_dir: str, **overrides) -> Dict[str, Any]:
                                          ema=dict(type='EMAHook', ema_decay=0.9)))
     cfg.update(overrides)
     return cfg
+
+
+SPICE_CONFIG = os.path.join(ROOT, 'configs', 'spice.py')
+SPICE_RUN_NAME = 'spice-demo'
+
+
+def spice_argv(work_dir: str, max_epochs: int = 2, molecules: int = 8,
+               *options: str) -> List[str]:
+    """``tools/train.py`` arguments for ``configs/spice.py`` as shipped (default hooks, seed 0),
+    shortened: ``molecules`` molecules of the demo file (50 conformations each, 15 % of the
+    molecules for validation) and ``max_epochs`` epochs; ``options`` are more
+    ``--cfg-options`` entries."""
+    short = [f'{where}.dataset.max_molecules={molecules}'
+             for where in ('train_dataloader', 'val_dataloader')]
+    return [SPICE_CONFIG, '--work-dir', str(work_dir), '--cfg-options', 'seed=0',
+            f'train_cfg.max_epochs={max_epochs}', *short, *options]
+
+
+def user_env(**extra) -> Dict[str, str]:
+    """The environment a user has: no thread-count variable set (torch then uses one thread
+    per core), the repository importable; ``extra`` added."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS') and not k.startswith('TK_')}
+    env['PYTHONPATH'] = os.pathsep.join(p for p in (ROOT, os.environ.get('PYTHONPATH')) if p)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
 
 
 def write_config(path: str, cfg: Dict[str, Any]) -> str:
