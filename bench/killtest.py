@@ -1,9 +1,15 @@
-"""Crash-safety trials: SIGKILL a seeded training run at random moments, resume it with
-``--resume`` until it finishes, and check it ends exactly where an uninterrupted run ends.
+"""Crash-safety trials: SIGKILL ``python tools/train.py configs/spice.py`` at random moments,
+resume it with ``--resume`` until it finishes, and check it ends exactly where an uninterrupted
+run ends.
 
     python bench/killtest.py                  # 50 trials, 2 kills each
     python bench/killtest.py --trials 20 --kills 3 --out killtest.md
     python bench/killtest.py --iter-delay 0.1   # slower iterations: more kills land mid-epoch
+
+The run is the shipped SPICE config as a user runs it — default hooks (EMA, best-3 files,
+background checkpoint writes, TensorBoard), the machine's default thread count — shortened to
+``tests.support.reliability.TRIAL_EPOCHS`` epochs of ``TRIAL_MOLECULES`` demo molecules, with a
+mid-epoch checkpoint every ``TRIAL_INTERVAL_STEPS`` optimizer steps.
 
 Each trial is ``tests/support/reliability.run_trial`` (the same code CI runs a few times in
 ``tests/checkpointing/test_crash_safety.py``): ``tools/train.py`` in a subprocess with the
@@ -53,7 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--trials', type=int, default=50, help='number of trials (default 50)')
     parser.add_argument('--kills', type=int, default=2, help='kills per trial (default 2)')
     parser.add_argument('--seed', type=int, default=1000, help='seed of the first trial')
-    parser.add_argument('--epochs', type=int, default=4, help='epochs of the run (default 4)')
+    parser.add_argument('--epochs', type=int, default=h.TRIAL_EPOCHS,
+                        help=f'epochs of the run (default {h.TRIAL_EPOCHS})')
     parser.add_argument('--iter-delay', type=float, default=h.SLOW['TK_ITER_DELAY'],
                         help='seconds slept per training iteration in the killed runs (default '
                              f'{h.SLOW["TK_ITER_DELAY"]}); checkpoint writes take '
@@ -68,9 +75,11 @@ def report(trials: List[h.Trial], seconds: float, args) -> str:
     places: Dict[str, int] = collections.Counter(place_of(r.where) for r in kills)
     passed = sum(t.passed for t in trials)
     lines = [
-        f'Crash-safety trials: {args.epochs}-epoch tiny run, {args.kills} SIGKILLs per trial '
-        f'(at least one inside a checkpoint write), resumed with --resume until finished; '
-        f'{args.iter_delay} s per iteration, {h.WRITE_WINDOW:.2f} s per checkpoint write.',
+        f'Crash-safety trials: configs/spice.py ({args.epochs} epochs of {h.TRIAL_MOLECULES} '
+        f'demo molecules, a checkpoint every {h.TRIAL_INTERVAL_STEPS} steps, default hooks and '
+        f'thread count), {args.kills} SIGKILLs per trial (at least one inside a checkpoint '
+        f'write), resumed with --resume until finished; {args.iter_delay} s added per '
+        f'iteration, {h.WRITE_WINDOW:.2f} s per checkpoint write.',
         '',
         '| trials | passed | kills | resumes | fresh restarts | stale temp files | minutes |',
         '|---:|---:|---:|---:|---:|---:|---:|',
@@ -103,6 +112,9 @@ def main(argv=None) -> int:
                             max_epochs=args.epochs)
         trials.append(trial)
         print(f'[{i + 1}/{args.trials}] {trial.summary()}', flush=True)
+        if args.out:  # the counts so far, should the bench be stopped early
+            with open(args.out, 'w', encoding='utf-8') as f:
+                f.write(report(trials, time.monotonic() - begin, args) + '\n')
         if not args.keep and trial.passed:
             shutil.rmtree(os.path.join(root, f'trial-{trial.seed}'), ignore_errors=True)
     text = report(trials, time.monotonic() - begin, args)

@@ -4,10 +4,12 @@
     python tools/train.py configs/spice.py --resume            # continue {run_name}_last.pt
     python tools/train.py configs/spice.py --dry-run           # build, print, exit
 
-Bad input exits with code 2 and a message (``--debug`` shows the traceback).
+Bad input exits with code 2 and a message (``--debug`` shows the traceback); a run stopped by
+SIGTERM or SIGUSR1 saves a checkpoint and exits with 75 (continue it with ``--resume``).
 """
 import argparse
 import os
+import shlex
 import sys
 from typing import List, Optional
 
@@ -15,6 +17,7 @@ if __package__ in (None, ''):  # run as a script from a source checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from trainkit.cli import ArgumentParser, apply_cli_overrides, dry_run, report_error  # noqa: E402
+from trainkit.errors import Preempted  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -56,6 +59,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         runner.train()
         del runner  # its DDP wrapper holds the process group
         shutdown_distributed()
+    except Preempted as stop:  # SIGTERM/SIGUSR1: the checkpoint at this step is on disk
+        again = [] if args.resume else ['--resume']
+        print(f'{stop}\nto continue: {shlex.join([sys.executable, *sys.argv, *again])}',
+              file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
         if args.debug:
             raise

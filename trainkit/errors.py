@@ -45,3 +45,15 @@ class TrainingDiverged(TrainkitError):
 
 class WorkDirError(TrainkitError):
     """The work directory cannot be created or written."""
+
+
+# exit status of a pre-empted run (os.EX_TEMPFAIL: a temporary failure, try again later)
+EXIT_PREEMPTED = 75
+
+
+class Preempted(Exception):
+    """The run was asked to stop by SIGTERM or SIGUSR1 and saved a checkpoint to continue from
+    (``tools/train.py`` exits with :data:`EXIT_PREEMPTED`). Not a TrainkitError: nothing was
+    wrong with the input."""
+
+    exit_code = EXIT_PREEMPTED

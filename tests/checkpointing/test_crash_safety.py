@@ -1,7 +1,10 @@
-"""Crash safety: a run SIGKILLed at random moments — some inside a checkpoint write — and
-resumed with ``--resume`` until it finishes ends exactly where an uninterrupted run ends.
+"""Crash safety: a run SIGKILLed at random moments — some inside a checkpoint write, some in
+the middle of an epoch — and resumed with ``--resume`` until it finishes ends exactly where an
+uninterrupted run ends.
 
-Each trial runs ``python tools/train.py`` in a subprocess with the fault-injection plugin
+The run is ``python tools/train.py configs/spice.py`` as a user runs it (default hooks and
+thread count), shortened, with a mid-epoch checkpoint every 2 optimizer steps
+(``tests.support.reliability.trial_argv``). Each trial runs it with the fault-injection plugin
 (``tests/support/fault_plugin.py``: checkpoint files written in slow chunks, a sleep before the
 rename, ``@@`` markers on stderr), kills it, resumes, and finally checks
 
@@ -39,24 +42,29 @@ def _check(trial):
 
 
 @pytest.mark.parametrize('seed', [0, 1])
+@pytest.mark.slow
 def test_random_kills_then_resume_match_uninterrupted_run(reference, tmp_path, seed):
     """Two SIGKILLs per trial, at least one inside a checkpoint write, the other anywhere."""
     trial = h.run_trial(seed, str(tmp_path), reference, kills=2)
     _check(trial)
 
 
+@pytest.mark.slow
 def test_kills_at_each_checkpoint_window_then_resume(reference, tmp_path):
     """Kills at exact points of the checkpoint protocol (the plugin kills itself there):
 
-    1. after the epoch-2 best file was renamed into place, before ``_last.pt`` of epoch 2
+    1. after the epoch-1 best file was renamed into place, before ``_last.pt`` of epoch 1
        (the slot file then holds an epoch the heap in ``_last.pt`` does not know about);
-    2. halfway through the temp file of ``_last.pt`` (resumed run: write 2 = ``_last``);
-    3. with that temp file complete but not yet renamed;
-    4. right after ``_last.pt`` was renamed, before anything else.
+    2. halfway through the temp file of the resumed run's first write (that best file again:
+       the run resumes from the mid-epoch ``_last.pt`` of step 4);
+    3. with the temp file of the epoch's ``_last.pt`` complete but not yet renamed;
+    4. right after the best file was renamed, before anything else.
     """
-    plans = [h.KillPlan('self', spec='replace:3:after'), h.KillPlan('self', spec='write:2:4'),
+    # the first run writes _last (step 2), _last (step 4), the best file, _last (epoch end);
+    # each resumed run starts at step 4 with the best file, then _last
+    plans = [h.KillPlan('self', spec='replace:3:after'), h.KillPlan('self', spec='write:1:4'),
              h.KillPlan('self', spec='replace:2:before'),
-             h.KillPlan('self', spec='replace:2:after')]
+             h.KillPlan('self', spec='replace:1:after')]
     trial = h.run_trial(100, str(tmp_path), reference, plans=plans)
     _check(trial)
     assert [r.killed for r in trial.runs] == [True] * 4 + [False], trial.summary()
@@ -66,11 +74,11 @@ def test_kills_at_each_checkpoint_window_then_resume(reference, tmp_path):
 def test_resuming_a_finished_run_changes_nothing(reference, tmp_path):
     work = str(tmp_path / 'done')
     shutil.copytree(reference, work)
-    cfg = h.write_config(str(tmp_path / 'cfg.py'), h.tiny_cfg(work))
-    before = open(os.path.join(work, 'tiny_last.pt'), 'rb').read()
-    result = h.cli([cfg, '--resume'])
+    last = os.path.join(work, f'{h.SPICE_RUN_NAME}_last.pt')
+    before = open(last, 'rb').read()
+    result = h.cli([*h.trial_argv(work), '--resume'])
     assert result.rc == 0, result.err
-    assert open(os.path.join(work, 'tiny_last.pt'), 'rb').read() == before
+    assert open(last, 'rb').read() == before
     assert h.log_problems(work, reference) == []
 
 
@@ -79,8 +87,8 @@ def test_resuming_a_finished_run_changes_nothing(reference, tmp_path):
 def damaged(reference, tmp_path):
     work = str(tmp_path / 'copy')
     shutil.copytree(reference, work)
-    assert h.final_state_problems(work, reference) == []
-    assert h.best_k_problems(work, reference, 2) == []
+    assert h.final_state_problems(work, reference, h.SPICE_RUN_NAME) == []
+    assert h.best_k_problems(work, reference, h.TRIAL_BEST_K, h.SPICE_RUN_NAME) == []
     assert h.log_problems(work, reference) == []
     return work
 
@@ -99,32 +107,37 @@ def test_check_catches_missing_text_row(damaged, reference):
     assert any('loss.log' in p for p in h.log_problems(damaged, reference))
 
 
+LAST = f'{h.SPICE_RUN_NAME}_last.pt'
+
+
 def test_check_catches_one_changed_weight_bit(damaged, reference):
-    path = os.path.join(damaged, 'tiny_last.pt')
+    path = os.path.join(damaged, LAST)
     state = h.load(path)
-    weight = state['model']['net.0.weight']
+    weight = state['model']['readout.0.weight']
     weight.view(torch.int32)[0, 0] ^= 1  # flip the lowest mantissa bit of one weight
     torch.save(state, path)
-    assert any('net.0.weight' in p for p in h.final_state_problems(damaged, reference))
+    assert any('readout.0.weight' in p
+               for p in h.final_state_problems(damaged, reference, h.SPICE_RUN_NAME))
 
 
 def test_check_catches_changed_ema_weights(damaged, reference):
-    path = os.path.join(damaged, 'tiny_last.pt')
+    path = os.path.join(damaged, LAST)
     state = h.load(path)
-    state['hooks']['ema']['ema_state_dict']['net.2.bias'] += 1e-3
+    state['hooks']['ema']['ema_state_dict']['readout.2.bias'] += 1e-3
     torch.save(state, path)
-    assert any('EMA' in p and 'net.2.bias' in p
-               for p in h.final_state_problems(damaged, reference))
+    assert any('EMA' in p and 'readout.2.bias' in p
+               for p in h.final_state_problems(damaged, reference, h.SPICE_RUN_NAME))
 
 
 def test_check_catches_best_file_out_of_step_with_record(damaged, reference):
-    last = h.load(os.path.join(damaged, 'tiny_last.pt'))
+    last = h.load(os.path.join(damaged, LAST))
     value, epoch, slot = last['hooks']['checkpoint']['best'][0]
-    path = os.path.join(damaged, f'tiny_{slot}.pt')
+    path = os.path.join(damaged, f'{h.SPICE_RUN_NAME}_{slot}.pt')
     state = h.load(path)
     state['meta']['epoch'] = epoch - 1
     torch.save(state, path)
-    assert any(f'slot {slot}' in p for p in h.best_k_problems(damaged, reference, 2))
+    assert any(f'slot {slot}' in p for p in h.best_k_problems(damaged, reference,
+                                                              h.TRIAL_BEST_K, h.SPICE_RUN_NAME))
 
 
 def test_atomic_write_removes_temp_files_of_killed_writers_only(tmp_path):

@@ -121,3 +121,18 @@ class InterruptAfterEpoch(CrashAfterEpoch):
 
     def error(self) -> BaseException:
         return KeyboardInterrupt()
+
+
+@HOOKS.register_module(force=True)
+class InterruptAtStep(Hook):
+    """Ctrl-C right after optimizer step ``step``, once every other hook has run (a
+    checkpoint due at that step included)."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, step):
+        self.step = step
+
+    def after_train_iter(self, runner, batch_idx, batch, preds, losses):
+        if runner.stepped and runner.step == self.step:
+            raise KeyboardInterrupt(f'interrupted at step {self.step}')

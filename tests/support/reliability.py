@@ -1,6 +1,8 @@
 """Shared machinery of the reliability tests and ``bench/killtest.py``.
 
 * :func:`tiny_cfg` / :func:`write_config`: a small seeded MLP run written as a Python config;
+* :func:`spice_argv` / :func:`user_env`: ``configs/spice.py`` shortened with ``--cfg-options``,
+  run as a user runs it (default hooks, the machine's default thread count);
 * :func:`cli`: ``tools/train.py``'s ``main(argv)`` in-process (exit code, stdout, stderr);
 * :func:`train_subprocess`: ``python tools/train.py ...`` as a real subprocess;
 * :func:`run_trial`: one crash-safety trial — a run SIGKILLed at random moments (some of them
@@ -46,6 +48,32 @@ def tiny_cfg(work_dir: str, **overrides) -> Dict[str, Any]:
                                          ema=dict(type='EMAHook', ema_decay=0.9)))
     cfg.update(overrides)
     return cfg
+
+
+SPICE_CONFIG = os.path.join(ROOT, 'configs', 'spice.py')
+SPICE_RUN_NAME = 'spice-demo'
+
+
+def spice_argv(work_dir: str, max_epochs: int = 2, molecules: int = 8,
+               *options: str) -> List[str]:
+    """``tools/train.py`` arguments for ``configs/spice.py`` as shipped (default hooks, seed 0),
+    shortened: ``molecules`` molecules of the demo file (50 conformations each, 15 % of the
+    molecules for validation) and ``max_epochs`` epochs; ``options`` are more
+    ``--cfg-options`` entries."""
+    short = [f'{where}.dataset.max_molecules={molecules}'
+             for where in ('train_dataloader', 'val_dataloader')]
+    return [SPICE_CONFIG, '--work-dir', str(work_dir), '--cfg-options', 'seed=0',
+            f'train_cfg.max_epochs={max_epochs}', *short, *options]
+
+
+def user_env(**extra) -> Dict[str, str]:
+    """The environment a user has: no thread-count variable set (torch then uses one thread
+    per core), the repository importable; ``extra`` added."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS') and not k.startswith('TK_')}
+    env['PYTHONPATH'] = os.pathsep.join(p for p in (ROOT, os.environ.get('PYTHONPATH')) if p)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
 
 
 def write_config(path: str, cfg: Dict[str, Any]) -> str:
@@ -175,15 +203,17 @@ def _where(lines: List[str], kill_time: Optional[float]) -> str:
     return ' '.join(last[:-1])
 
 
-def run_killable(argv: Sequence[str], plan: KillPlan, timeout: float = 120) -> RunRecord:
-    """Run ``tools/train.py`` with the plugin's slow writer and kill it as ``plan`` says."""
+def run_killable(argv: Sequence[str], plan: KillPlan, timeout: float = 300,
+                 signal_number: int = signal.SIGKILL) -> RunRecord:
+    """Run ``tools/train.py`` with the plugin's slow writer, as a user runs it (default thread
+    count), and send it ``signal_number`` (SIGKILL) as ``plan`` says."""
     env = dict(SLOW)
     if plan.kind == 'self':
         env['TK_SELF_KILL'] = plan.spec
     args = [sys.executable, TRAIN, *map(str, argv), '--custom-imports', PLUGIN]
     record = RunRecord(list(map(str, argv)), plan)
     begin = time.monotonic()
-    proc = subprocess.Popen(args, cwd=ROOT, env=child_env(**env), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(args, cwd=ROOT, env=user_env(**env), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, bufsize=1)
     out_lines: List[str] = []
     err_lines: List[str] = []
@@ -229,7 +259,7 @@ def run_killable(argv: Sequence[str], plan: KillPlan, timeout: float = 120) -> R
                 time.sleep(min(0.005, max(0.0, fire_at - time.monotonic())))
             if proc.poll() is None:
                 kill_time = time.monotonic()
-                proc.send_signal(signal.SIGKILL)
+                proc.send_signal(signal_number)
     try:
         proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
@@ -238,7 +268,8 @@ def run_killable(argv: Sequence[str], plan: KillPlan, timeout: float = 120) -> R
     for t in threads:
         t.join(timeout=5)
     record.rc = proc.returncode
-    record.killed = proc.returncode == -signal.SIGKILL
+    record.killed = proc.returncode == -signal.SIGKILL or (
+        signal_number != signal.SIGKILL and kill_time is not None)
     record.stdout, record.stderr = ''.join(out_lines), ''.join(err_lines)
     record.seconds = time.monotonic() - begin
     if record.killed:
@@ -309,11 +340,11 @@ COMPARED_KEYS = ('model', 'optimizer', 'schedule', 'hooks', 'rng')
 VOLATILE_META = ('saved_at',)
 
 
-def final_state_problems(work: str, ref: str) -> List[str]:
+def final_state_problems(work: str, ref: str, run_name: str = RUN_NAME) -> List[str]:
     """Compare ``_last.pt`` of a run with the reference's: model, EMA, optimizer, schedule,
     hooks, RNG states and counters must be equal bit for bit."""
-    a, b = load(os.path.join(work, f'{RUN_NAME}_last.pt')), \
-        load(os.path.join(ref, f'{RUN_NAME}_last.pt'))
+    a, b = load(os.path.join(work, f'{run_name}_last.pt')), \
+        load(os.path.join(ref, f'{run_name}_last.pt'))
     problems = []
     for key in ('model',):
         for name in b[key]:
@@ -334,17 +365,17 @@ def final_state_problems(work: str, ref: str) -> List[str]:
     return problems
 
 
-def best_k_problems(work: str, ref: str, best_k: int) -> List[str]:
+def best_k_problems(work: str, ref: str, best_k: int, run_name: str = RUN_NAME) -> List[str]:
     """The best-k slot files agree with the record in ``_last.pt`` and with the reference."""
     problems = []
-    last = load(os.path.join(work, f'{RUN_NAME}_last.pt'))
-    ref_last = load(os.path.join(ref, f'{RUN_NAME}_last.pt'))
+    last = load(os.path.join(work, f'{run_name}_last.pt'))
+    ref_last = load(os.path.join(ref, f'{run_name}_last.pt'))
     best = sorted(map(tuple, last['hooks']['checkpoint']['best']), key=lambda e: e[2])
     ref_best = sorted(map(tuple, ref_last['hooks']['checkpoint']['best']), key=lambda e: e[2])
     if best != ref_best:
         problems.append(f'best-k record {best} differs from the uninterrupted run {ref_best}')
     for value, epoch, slot in best:
-        path = os.path.join(work, f'{RUN_NAME}_{slot}.pt')
+        path = os.path.join(work, f'{run_name}_{slot}.pt')
         if not os.path.exists(path):
             problems.append(f'best-k slot file {path} is missing')
             continue
@@ -353,7 +384,7 @@ def best_k_problems(work: str, ref: str, best_k: int) -> List[str]:
             problems.append(f'slot {slot}: file holds epoch {state["meta"].get("epoch")} value '
                             f'{state["meta"].get("value")}, the record says epoch {epoch} value '
                             f'{value}')
-        ref_path = os.path.join(ref, f'{RUN_NAME}_{slot}.pt')
+        ref_path = os.path.join(ref, f'{run_name}_{slot}.pt')
         if os.path.exists(ref_path):
             ref_state = load(ref_path)
             for name, tensor in ref_state['model'].items():
@@ -361,7 +392,7 @@ def best_k_problems(work: str, ref: str, best_k: int) -> List[str]:
                     problems.append(f'slot {slot}: weights differ from the uninterrupted run '
                                     f'({name})')
                     break
-    slots = {int(m.group(1)) for m in (re.fullmatch(rf'{RUN_NAME}_(\d+)\.pt', n)
+    slots = {int(m.group(1)) for m in (re.fullmatch(rf'{re.escape(run_name)}_(\d+)\.pt', n)
                                        for n in os.listdir(work)) if m}
     if slots != {e[2] for e in best} or any(s >= best_k for s in slots):
         problems.append(f'slot files {sorted(slots)} do not match the record '
@@ -415,22 +446,36 @@ class Trial:
         return f'trial {self.seed}: {"PASS" if self.passed else "FAIL"} [{kills}]'
 
 
-def reference_run(root: str, max_epochs: int = 4, best_k: int = 2) -> str:
-    """An uninterrupted run (no delays) in ``root/reference``; returns the work dir."""
+# the trials' run: configs/spice.py as shipped, shortened, with a checkpoint every 2 steps
+TRIAL_EPOCHS = 2
+TRIAL_MOLECULES = 4       # 3 train molecules: 150 conformations, 5 batches an epoch
+TRIAL_INTERVAL_STEPS = 2  # mid-epoch checkpoints after batches 2 and 4 of each epoch
+TRIAL_BEST_K = 3          # configs/spice.py's
+
+
+def trial_argv(work: str, max_epochs: int = TRIAL_EPOCHS) -> List[str]:
+    return spice_argv(work, max_epochs, TRIAL_MOLECULES,
+                      f'default_hooks.checkpoint.interval_steps={TRIAL_INTERVAL_STEPS}')
+
+
+def reference_run(root: str, max_epochs: int = TRIAL_EPOCHS) -> str:
+    """An uninterrupted run in ``root/reference`` (with the plugin's delays, which change no
+    number, so that its duration tells where random kills can land); returns the work dir."""
     work = os.path.join(root, 'reference')
-    cfg = write_config(os.path.join(root, 'reference.py'),
-                       tiny_cfg(work, train_cfg=dict(max_epochs=max_epochs),
-                                default_hooks=_hooks(best_k)))
-    result = train_subprocess([cfg], plugin=True)
-    if result.returncode != 0:
-        raise RuntimeError(f'the reference run failed:\n{result.stderr}')
+    record = run_killable(trial_argv(work, max_epochs), KillPlan('none'))
+    if record.rc != 0:
+        raise RuntimeError(f'the reference run failed:\n{record.stdout[-2000:]}'
+                           f'{record.stderr[-3000:]}')
+    times = [float(line.split()[-1]) for line in record.stderr.splitlines()
+             if line.startswith('@@')]
+    with open(os.path.join(root, 'reference.json'), 'w') as f:
+        json.dump({'epoch_seconds': (times[-1] - times[0]) / max_epochs}, f)
     return work
 
 
-def _hooks(best_k: int) -> Dict[str, Any]:
-    return dict(logger=dict(type='LoggerHook', log_steps=1),
-                checkpoint=dict(type='CheckpointHook', best_k=best_k),
-                ema=dict(type='EMAHook', ema_decay=0.9))
+def _epoch_seconds(ref: str) -> float:
+    with open(os.path.join(os.path.dirname(ref), 'reference.json')) as f:
+        return json.load(f)['epoch_seconds']
 
 
 def plan_kills(rng: random.Random, n: int) -> List[KillPlan]:
@@ -447,7 +492,8 @@ def plan_kills(rng: random.Random, n: int) -> List[KillPlan]:
     return plans
 
 
-def _realize(plan: KillPlan, rng: random.Random, done_epochs: int, max_epochs: int) -> KillPlan:
+def _realize(plan: KillPlan, rng: random.Random, done_epochs: int, max_epochs: int,
+             epoch_time: float) -> KillPlan:
     """Turn a planned fraction into a concrete kill for a run starting after ``done_epochs``."""
     if plan.kind not in ('random', 'in_write') or plan.nth:
         return plan
@@ -455,28 +501,26 @@ def _realize(plan: KillPlan, rng: random.Random, done_epochs: int, max_epochs: i
     if plan.kind == 'in_write':  # at least one write per remaining epoch
         return KillPlan('in_write', delay=plan.delay * WRITE_WINDOW,
                         nth=1 + int(rng.random() * remaining))
-    epoch_time = 4 * SLOW['TK_ITER_DELAY'] + 2 * WRITE_WINDOW
     return KillPlan('random', delay=plan.delay * remaining * epoch_time, nth=1)
 
 
-def run_trial(seed: int, root: str, ref: str, kills: int = 2, max_epochs: int = 4,
-              best_k: int = 2, plans: Optional[List[KillPlan]] = None,
+def run_trial(seed: int, root: str, ref: str, kills: int = 2, max_epochs: int = TRIAL_EPOCHS,
+              best_k: int = TRIAL_BEST_K, plans: Optional[List[KillPlan]] = None,
               max_runs: int = 20) -> Trial:
-    """Kill a run ``kills`` times (``plans`` or random ones), resume until it finishes, and
-    compare everything with the reference run ``ref``."""
+    """Kill a run of :func:`trial_argv` ``kills`` times (``plans`` or random ones), resume it
+    with ``--resume`` until it finishes, and compare everything with the reference run
+    ``ref``."""
     rng = random.Random(seed)
     trial = Trial(seed)
     work = os.path.join(root, f'trial-{seed}')
     shutil.rmtree(work, ignore_errors=True)
-    cfg = write_config(os.path.join(root, f'trial-{seed}.py'),
-                       tiny_cfg(work, train_cfg=dict(max_epochs=max_epochs),
-                                default_hooks=_hooks(best_k)))
-    last = os.path.join(work, f'{RUN_NAME}_last.pt')
+    last = os.path.join(work, f'{SPICE_RUN_NAME}_last.pt')
+    epoch_time = _epoch_seconds(ref)
     queue = list(plans) if plans is not None else plan_kills(rng, kills)
     text_start = json_start = 0
     while len(trial.runs) < max_runs:
         plan = queue.pop(0) if queue else KillPlan('none')
-        argv = [cfg]
+        argv = trial_argv(work, max_epochs)
         done_epochs = 0
         if os.path.exists(last):
             argv.append('--resume')
@@ -485,13 +529,13 @@ def run_trial(seed: int, root: str, ref: str, kills: int = 2, max_epochs: int = 
             trial.fresh_restarts += 1
             text_start = _size(os.path.join(work, 'loss.log'))
             json_start = _size(os.path.join(work, 'loss.jsonl'))
-        plan = _realize(plan, rng, done_epochs, max_epochs)
+        plan = _realize(plan, rng, done_epochs, max_epochs, epoch_time)
         record = run_killable(argv, plan)
         trial.runs.append(record)
         if record.killed:
             continue
         if record.rc != 0:
-            trial.problems.append(f'run {len(trial.runs)} ({" ".join(argv[1:]) or "fresh"}, '
+            trial.problems.append(f'run {len(trial.runs)} ({argv[-1]}, '
                                   f'after {trial.runs[-2].where if len(trial.runs) > 1 else "-"}'
                                   f') exited {record.rc}:\n{record.stderr[-2000:]}')
             return trial
@@ -501,8 +545,8 @@ def run_trial(seed: int, root: str, ref: str, kills: int = 2, max_epochs: int = 
         return trial
     if not any(r.killed for r in trial.runs):
         trial.problems.append('no run was killed (the kill plans all came too late)')
-    trial.problems += final_state_problems(work, ref)
-    trial.problems += best_k_problems(work, ref, best_k)
+    trial.problems += final_state_problems(work, ref, SPICE_RUN_NAME)
+    trial.problems += best_k_problems(work, ref, best_k, SPICE_RUN_NAME)
     trial.problems += log_problems(work, ref, text_start, json_start)
     trial.stale_temp_files = len([n for n in os.listdir(work) if '.tmp-' in n])
     return trial

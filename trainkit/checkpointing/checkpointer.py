@@ -11,6 +11,8 @@ The Runner owns one and hands it the run's stateful parts; every part goes throu
 
 Resume restores, in this order: weights, optimizer (checked to fit first), schedulers and
 warmup, every hook's state by hook name, RNG states, the progress counters, the log offsets.
+A checkpoint written inside an epoch also says how many of its batches were done
+(``meta['epoch_iter']``); the Runner then starts that epoch at the next batch.
 """
 import os
 import time
@@ -113,7 +115,9 @@ class Checkpointer:
                 if progress.stop_reason else
                 f'; all {max_epochs} epochs were done (raise train_cfg.max_epochs to train on)'
                 if progress.epoch >= max_epochs else '')
-        self.report(f'Resumed from {path}: epoch {progress.epoch} done, step {progress.step}' +
+        at = (f'epoch {progress.epoch + 1} from its batch {progress.resume_iter + 1}'
+              if progress.resume_iter else f'epoch {progress.epoch} done')
+        self.report(f'Resumed from {path}: {at}, step {progress.step}' +
                     (f'{done}, so there is nothing left to train' if done else ''))
 
     def load_weights(self, path: str, strict: bool = True, use_ema: bool = True) -> None:

@@ -16,13 +16,25 @@ dataset's own ``collate_fn`` attribute is used when the config gives none.
 ``losses_weight`` target the batches do not carry is reported before any optimizer step. It
 fetches the sample as the DataLoader does: with ``dataset.__getitems__([0])`` when the dataset
 fetches whole batches, else ``[dataset[0]]``.
+
+The training loader's sampler is a :class:`ResumableSampler`: a resume from a checkpoint
+written inside an epoch tells it how many indices of the epoch's order were already trained
+on, and it yields only the rest — the skipped batches are never loaded.
 """
+import itertools
 import random
 from typing import Any, Dict, Iterator, Mapping
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler
+from torch.utils.data import (
+    DataLoader,
+    DistributedSampler,
+    IterableDataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+)
 from torch.utils.data._utils.collate import default_collate
 
 from trainkit.errors import ConfigError, DataError
@@ -44,6 +56,37 @@ class ShardSampler(Sampler):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+class ResumableSampler(Sampler):
+    """The indices of ``sampler`` (a random permutation, a rank's shard, ...), less the first
+    ``skip`` of them in the next epoch only: how a run resumed inside an epoch continues with
+    the batch after the last one it trained on, in the same order, without loading the
+    batches before it. ``set_epoch`` goes to the wrapped sampler.
+
+    Example::
+
+        sampler = ResumableSampler(RandomSampler(dataset, generator=generator))
+        sampler.skip = 3 * batch_size      # the next epoch starts at its 4th batch
+    """
+
+    def __init__(self, sampler: Sampler):
+        self.sampler = sampler
+        self.skip = 0
+
+    def __iter__(self) -> Iterator[int]:
+        # the wrapped order is drawn in full (a randperm: no data is touched), so the
+        # generators advance exactly as in an epoch that is not resumed
+        skip, self.skip = self.skip, 0
+        indices = iter(self.sampler)
+        return itertools.islice(indices, skip, None) if skip else indices
+
+    def __len__(self) -> int:
+        return max(len(self.sampler) - self.skip, 0)
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.sampler, 'set_epoch'):
+            self.sampler.set_epoch(epoch)
 
 
 def move_batch(batch, device: torch.device):
@@ -103,8 +146,27 @@ def build_dataloader(cfg: Dict[str, Any], where: str, *, training: bool,
                                      drop_last=cfg.get('drop_last', False)) if training \
             else ShardSampler(dataset, rank, world_size)
         shuffle = False
+    if training and not isinstance(dataset, IterableDataset):
+        # what DataLoader(shuffle=...) would build, with the same generator
+        sampler = ResumableSampler(sampler or (RandomSampler(dataset, generator=generator)
+                                               if shuffle else SequentialSampler(dataset)))
+        shuffle = False
     return DataLoader(dataset, shuffle=shuffle, sampler=sampler, collate_fn=collate_fn,
                       generator=generator, worker_init_fn=_seed_worker, **loader_kwargs)
+
+
+def skip_batches(loader, batches: int):
+    """``loader``'s batches of this epoch after the first ``batches``: its
+    :class:`ResumableSampler` leaves their indices out; any other loader is iterated through
+    them (loading their data, but the rest comes out as in an uninterrupted epoch)."""
+    if not batches:
+        return loader
+    sampler = getattr(loader, 'sampler', None)
+    if isinstance(sampler, ResumableSampler) and loader.batch_sampler is not None \
+            and getattr(loader.batch_sampler, 'sampler', None) is sampler:
+        sampler.skip = batches * loader.batch_size
+        return iter(loader)
+    return itertools.islice(iter(loader), batches, None)
 
 
 def check_loss_targets(loss, loader, where: str) -> None:

@@ -21,6 +21,7 @@ The loop, its hook points and what a hook may touch are described in
 import errno
 import inspect
 import math
+import os
 import random
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -28,16 +29,19 @@ import torch
 from torch import nn
 
 from trainkit.checkpointing.checkpointer import Checkpointer
-from trainkit.engine.data import build_dataloader, check_loss_targets, move_batch
+from trainkit.checkpointing.names import last_file
+from trainkit.engine.data import build_dataloader, check_loss_targets, move_batch, skip_batches
 from trainkit.engine.data_info import share_data_info
 from trainkit.engine.evaluate import evaluate
 from trainkit.engine.from_cfg import runner_kwargs_from_cfg
 from trainkit.engine.loss_and_metrics import build_loss, build_metrics
+from trainkit.engine.preemption import PreemptionWatch
 from trainkit.engine.progress import Progress
 from trainkit.engine.run_log import RunLog
 from trainkit.engine.work_dir import keep_previous_run, prepare_work_dir, save_config
-from trainkit.errors import ConfigError, DataError, TrainkitError, WorkDirError
+from trainkit.errors import ConfigError, DataError, Preempted, TrainkitError, WorkDirError
 from trainkit.hooks.build import build_hooks
+from trainkit.hooks.checkpoint import CheckpointHook
 from trainkit.hooks.hook import HOOK_POINTS, Hook
 from trainkit.metrics import NamedMetrics
 from trainkit.optim import OptimWrapper, build_optim_wrapper, build_param_schedule, scale_lr
@@ -48,7 +52,7 @@ from trainkit.optim.wrapper import (
     SkippableWrapper,
     accumulative_counts,
 )
-from trainkit.utils.dist import broadcast_object, init_distributed
+from trainkit.utils.dist import all_reduce_sum, broadcast_object, init_distributed
 from trainkit.utils.rng import seed_everything
 
 # a full disk, a quota, a read-only file system: a run stopped by these can be resumed
@@ -144,6 +148,8 @@ class Runner:
         self.hooks = self._build_hooks(hooks)
 
         self.stepped = self.skipped_update = False
+        self._watch = PreemptionWatch()
+        self.preempting: Optional[str] = None  # the signal being acted on, see _check_preempt
         self.val_metrics: Optional[Dict[str, float]] = None
         self.val_model: nn.Module = self.unwrapped_model
         self.val_tag = ''
@@ -160,6 +166,11 @@ class Runner:
     iter = property(lambda self: self.progress.iter, doc='batches done')
     inner_iter = property(lambda self: self.progress.inner_iter,
                           doc='index of the batch within the epoch')
+    epoch_iter = property(lambda self: self.progress.epoch_iter,
+                          doc='batches of this epoch done')
+    resume_iter = property(lambda self: self.progress.resume_iter,
+                           doc='batches of this epoch an earlier process did (resumed inside '
+                               'an epoch; 0 once its first batch here is done)')
     data_seed = property(lambda self: self.progress.data_seed)
     stop_reason = property(lambda self: self.progress.stop_reason)
     resumed_from = property(lambda self: self.progress.resumed_from)
@@ -230,7 +241,11 @@ class Runner:
             save_config(self.work_dir, self.run_name, self.cfg_text)
         self._collect_hook_points()
         try:
-            self._run_loop()
+            with self._watch:
+                self._run_loop()
+        except Preempted as stop:
+            self.log.info(str(stop))
+            raise
         except TrainkitError as err:
             self.log.info(f'Stopped with an error: {err}', console=False)
             raise
@@ -260,33 +275,70 @@ class Runner:
         progress = self.progress
         progress.epoch_done = False
         self.val_metrics = None
-        self._start_epoch_data()
+        skip = progress.resume_iter  # batches of this epoch done before a resume
+        progress.epoch_iter = skip
+        batches = self._start_epoch_data(skip)
         self.model.train()
         self._call('before_train_epoch')
+        progress.resume_iter = 0
         if isinstance(self.optim_wrapper, EpochAlignedWrapper):
             self.optim_wrapper.begin_epoch(self.iters_per_epoch)
+            if skip:  # a resume inside the epoch: its accumulation windows go on from there
+                self.optim_wrapper.initialize_count_status(self.model, skip,
+                                                           self.iters_per_epoch)
         self._plan_step()
         before_iter, before_backward, after_iter = (self._hooks_at[p] for p in (
             'before_train_iter', 'before_backward', 'after_train_iter'))
         on_device = self.device.type != 'cpu'  # on the CPU a batch stays as it is
-        for batch_idx, batch in enumerate(self.train_dataloader):
+        watch = self._watch
+        for batch_idx, batch in enumerate(batches, skip):
             progress.inner_iter = batch_idx
             for hook in before_iter:
                 hook.before_train_iter(self, batch_idx, batch)
             if on_device:
                 batch = move_batch(batch, self.device)
             preds, losses = self._train_step(batch, before_backward)
+            progress.epoch_iter = batch_idx + 1
+            if self.stepped and (watch.signal_name or self.world_size > 1):
+                self._check_preempt()
             for hook in after_iter:
                 hook.after_train_iter(self, batch_idx, batch, preds, losses)
+            if self.preempting:
+                self._preempt()
         if self._val_due():
             self.val()
         reason = self.schedule.after_epoch(self.val_metrics)
         if reason:
             self.request_stop(reason)
         progress.epoch_done = True
+        self._check_preempt()
         self._call('after_train_epoch')
+        if self.preempting and progress.epoch + 1 < self.max_epochs and not self.stop_reason:
+            self._preempt()
         progress.epoch += 1
         progress.epoch_done = False
+
+    def _check_preempt(self) -> None:
+        """Act on SIGTERM/SIGUSR1 at this step (all ranks together: a rank that stopped alone
+        would leave the others waiting in the next gradient all-reduce)."""
+        name = self._watch.signal_name
+        if self.world_size > 1:
+            flag = torch.tensor(float(name is not None), device=self.device)
+            if float(all_reduce_sum(flag)) > 0:
+                name = name or 'a signal to another rank'
+        self.preempting = name
+
+    def _preempt(self) -> None:
+        """Write ``_last.pt`` at this step (waiting until it is on disk) and leave the loop."""
+        saved = [hook.save_now(self) for hook in self.hooks if isinstance(hook, CheckpointHook)]
+        where = (f'after epoch {self.epoch + 1}' if self.progress.epoch_done else
+                 f'in epoch {self.epoch + 1} after batch {self.epoch_iter}/'
+                 f'{self.iters_per_epoch}')
+        path = os.path.join(self.work_dir, last_file(self.run_name))
+        raise Preempted(f'Pre-empted by {self.preempting}: stopped {where} (optimizer step '
+                        f'{self.step}); ' + (f'saved {path}. Continue with the same command '
+                                             f'and --resume.' if saved else
+                                             'no CheckpointHook, so nothing was saved.'))
 
     def _plan_step(self) -> None:
         """Decide once per epoch which per-step calls can be left out: on a small model
@@ -396,12 +448,14 @@ class Runner:
         for hook in self._hooks_at[point]:
             getattr(hook, point)(self, *args)
 
-    def _start_epoch_data(self) -> None:
-        """Seed this epoch's shuffling from (data seed, epoch) only."""
+    def _start_epoch_data(self, skip: int = 0):
+        """Seed this epoch's shuffling from (data seed, epoch) only; the epoch's batches
+        after the first ``skip``."""
         self._data_generator.manual_seed(self.data_seed + self.epoch)
         sampler = getattr(self.train_dataloader, 'sampler', None)
         if hasattr(sampler, 'set_epoch'):
             sampler.set_epoch(self.epoch)
+        return skip_batches(self.train_dataloader, skip)
 
     def request_stop(self, reason: str) -> None:
         """Finish the current epoch (checkpoint included), then end training."""

@@ -1,4 +1,5 @@
-"""CheckpointHook: ``{run_name}_last.pt`` every epoch and the best k by a monitored metric."""
+"""CheckpointHook: ``{run_name}_last.pt`` every epoch (and every N optimizer steps, if asked)
+and the best k by a monitored metric."""
 import heapq
 import math
 import os
@@ -15,7 +16,8 @@ from trainkit.utils.checks import expect_bool, expect_choice, expect_int, expect
 
 @HOOKS.register_module()
 class CheckpointHook(Hook):
-    """Save the run's state at the end of epochs, atomically, from rank 0 only.
+    """Save the run's state at the end of epochs (and every N steps), atomically, from rank 0
+    only.
 
     The best ``best_k`` checkpoints by ``monitor`` live in slots ``{run_name}_0.pt`` …
     ``{run_name}_{k-1}.pt``; the record of what each slot holds is a heap of
@@ -43,24 +45,60 @@ class CheckpointHook(Hook):
             Defaults to 1.
         async_write: write the files on a background thread (see above). Defaults to True;
             False writes them before the next epoch starts.
+        interval_steps: also write ``_last.pt`` every this many optimizer steps inside an epoch
+            (a resume then continues at the next batch of that epoch). Defaults to None (only
+            at epoch ends).
+        by_epoch, max_keep_ckpts, save_best, out_dir: MMEngine's spelling.
+            ``by_epoch=False, interval=N`` is ``interval_steps=N`` (``_last.pt`` is still
+            written at epoch ends too); ``save_best='forces_mae'`` is ``monitor='forces_mae'``
+            (``'auto'``: the default monitor); ``max_keep_ckpts`` is accepted (trainkit keeps
+            one ``_last.pt``, replaced atomically, plus the best k); ``out_dir`` must be None
+            (checkpoints go to ``work_dir``, where ``--resume`` looks for them).
 
     Config example::
 
         default_hooks = dict(checkpoint=dict(type='CheckpointHook', best_k=3,
-                                             monitor='forces_mae', rule='less'))
+                                             monitor='forces_mae', rule='less',
+                                             interval_steps=500))
     """
 
     priority = 'LOW'
 
     def __init__(self, best_k: Optional[int] = 1, monitor: Optional[str] = None,
                  rule: str = 'less', save_last: bool = True, interval: int = 1,
-                 async_write: bool = True):
+                 async_write: bool = True, interval_steps: Optional[int] = None,
+                 by_epoch: bool = True, max_keep_ckpts: Optional[int] = None,
+                 save_best: Optional[str] = None, out_dir: Optional[str] = None):
         expect_int(best_k, 'CheckpointHook.best_k', at_least=1, allow_none=True,
                    hint='it is the number of best checkpoints kept; to keep none, set '
                         'best_k=None')
         best_k = best_k or 0  # internally 0 = no best-k files
         expect_choice(rule, ('less', 'greater'), 'CheckpointHook.rule')
         expect_int(interval, 'CheckpointHook.interval', at_least=1)
+        expect_int(interval_steps, 'CheckpointHook.interval_steps', at_least=1,
+                   allow_none=True)
+        expect_bool(by_epoch, 'CheckpointHook.by_epoch')
+        expect_int(max_keep_ckpts, 'CheckpointHook.max_keep_ckpts', at_least=-1,
+                   allow_none=True)
+        if out_dir is not None:
+            raise ConfigError(f'CheckpointHook.out_dir={out_dir!r}: trainkit writes checkpoints '
+                              f'into work_dir (where --resume looks for them); leave out_dir '
+                              f'out and set work_dir (or --work-dir) instead')
+        if not by_epoch:  # MMEngine: interval counts iterations
+            if interval_steps is not None and interval_steps != interval:
+                raise ConfigError(f'CheckpointHook: by_epoch=False with interval={interval} '
+                                  f'and interval_steps={interval_steps}; give one of them')
+            interval_steps, interval = interval, 1
+        if save_best is not None:
+            if monitor is not None and save_best not in ('auto', monitor):
+                raise ConfigError(f'CheckpointHook: save_best={save_best!r} and monitor='
+                                  f'{monitor!r} name different metrics; give one of them')
+            if not isinstance(save_best, str):
+                raise ConfigError(f'CheckpointHook.save_best: expected one metric name or '
+                                  f"'auto', got {save_best!r}")
+            monitor = None if save_best == 'auto' else save_best
+        self.interval_steps = interval_steps
+        self._saved_at: Optional[Tuple[int, bool]] = None  # (runner.iter, epoch done) of _last
         self.best_k, self.monitor, self.rule = best_k, monitor, rule
         expect_bool(async_write, 'CheckpointHook.async_write')
         self.save_last, self.interval, self.async_write = save_last, interval, async_write
@@ -102,6 +140,12 @@ class CheckpointHook(Hook):
         return [{'value': v, 'epoch': ep, 'slot': s} for _, ep, s, v in ordered]
 
     # -- hook points -----------------------------------------------------------------------
+    def implements(self, point: str) -> bool:
+        # without interval_steps nothing is done per iteration, so the Runner need not call it
+        if point == 'after_train_iter' and not self.interval_steps:
+            return False
+        return super().implements(point)
+
     def before_run(self, runner) -> None:
         if self.best_k and self.monitor is not None:
             expect_metric(self.monitor, runner.metric_names(), 'CheckpointHook.monitor')
@@ -135,19 +179,45 @@ class CheckpointHook(Hook):
         expect_metric(self.monitor, metrics, 'CheckpointHook.monitor')
         return metrics[self.monitor]
 
+    def after_train_iter(self, runner, batch_idx, batch, preds, losses) -> None:
+        """``_last.pt`` every ``interval_steps`` optimizer steps (not at an epoch's last batch:
+        the end of the epoch writes it a moment later)."""
+        if runner.stepped and runner.step % self.interval_steps == 0 and \
+                runner.epoch_iter < runner.iters_per_epoch and not runner.preempting:
+            self._save_last(runner, wait=not self.async_write)
+
+    def save_now(self, runner) -> bool:
+        """Write ``_last.pt`` at this point unless it was just written, and wait until it is on
+        disk (pre-emption). Returns True."""
+        if self._saved_at != (runner.iter, runner.progress.epoch_done):
+            self._save_last(runner, wait=True)
+        self._writer.wait()
+        return True
+
+    def _save_last(self, runner, wait: bool) -> None:
+        self._saved_at = (runner.iter, runner.progress.epoch_done)
+        if not runner.is_main:
+            return
+        data = serialize(runner.checkpoint_state({'monitor': self.monitor, 'value': None}))
+        self._writer.submit([(self.path(runner, 'last'), data)])
+        if wait:
+            self._writer.wait()
+
     def after_train_epoch(self, runner) -> None:
         epoch = runner.epoch + 1
         value = None
         if runner.val_metrics is not None and self.best_k:
             value = self._monitored_value(runner.val_metrics)
         slot = self.offer(value, epoch) if value is not None else None
-        last_due = self.save_last and (epoch % self.interval == 0 or
-                                       epoch == runner.max_epochs or runner.stop_requested)
+        last_due = (self.save_last and (epoch % self.interval == 0 or epoch == runner.max_epochs
+                                        or runner.stop_requested)) or bool(runner.preempting)
         if slot is None and not last_due:
             return
         if slot is not None:
             runner.log.info(f'{self.monitor} {value:.6g} is among the best {self.best_k}: saved '
                             f'to {self.filename(runner, slot)}', console=False)
+        if last_due:
+            self._saved_at = (runner.iter, True)
         if not runner.is_main:
             return
         data = serialize(runner.checkpoint_state({'monitor': self.monitor, 'value': value}))
@@ -155,7 +225,7 @@ class CheckpointHook(Hook):
         if last_due:
             writes.append((self.path(runner, 'last'), data))
         self._writer.submit(writes)
-        final = epoch >= runner.max_epochs or runner.stop_requested
+        final = epoch >= runner.max_epochs or runner.stop_requested or runner.preempting
         if final or not self.async_write:
             self._writer.wait()
 

@@ -97,6 +97,18 @@ class LoggerHook(Hook):
         self._iter_sum = self._data_sum = 0.0
         self._timed = 0
         self._run_steps, self._run_start = 0, time.perf_counter()
+        self._epoch = -1  # the epoch whose sums these are
+        self._restored: Optional[Dict] = None  # the epoch sums of a mid-epoch checkpoint
+
+    # -- state: the sums of the epoch in progress, for a resume inside it --------------------
+    def state_dict(self) -> Dict:
+        pending = torch.stack(self._pending) if self._pending else None  # not folded: a fold
+        # here would group the sums differently from a run that was never checkpointed
+        return {'epoch': self._epoch, 'epoch_sum': self._epoch_sum, 'pending': pending,
+                'epoch_batches': self._epoch_batches, 'term_names': list(self._term_names)}
+
+    def load_state_dict(self, state: Dict) -> None:
+        self._restored = state or None
 
     # -- set-up ----------------------------------------------------------------------------
     def before_run(self, runner) -> None:
@@ -116,6 +128,14 @@ class LoggerHook(Hook):
     # -- training rows ---------------------------------------------------------------------
     def before_train_epoch(self, runner) -> None:
         self._epoch_sum, self._epoch_batches, self._pending = None, 0, []
+        self._epoch = runner.epoch
+        saved, self._restored = self._restored, None
+        if saved and runner.resume_iter and saved.get('epoch') == runner.epoch:
+            # resumed inside this epoch: its mean row goes on from the sums saved then
+            self._epoch_sum, self._epoch_batches = saved['epoch_sum'], saved['epoch_batches']
+            pending = saved.get('pending')
+            self._pending = list(pending.unbind()) if pending is not None else []
+            self._term_names = list(saved.get('term_names') or self._term_names)
         self._epoch_start = time.time()
         self._t_end = time.perf_counter()  # the first batch's fetch counts as data time
         if self._use_bar:

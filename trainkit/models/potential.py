@@ -18,6 +18,15 @@ def _scatter_sum(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.
     return values.new_zeros(shape).index_add(0, index, values)
 
 
+def _gather(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Rows ``values[index]``, through ``index_select``: its gradient is a serial
+    ``index_add``, the same bits in every run. (The gradient of ``values[index]`` is an
+    accumulating ``index_put_``, which on the CPU with several threads adds with atomics in
+    whatever order the threads reach a row, so repeated indices give other bits from run to
+    run; docs/reliability.md has the measurements.)"""
+    return values.index_select(0, index)
+
+
 class GaussianBasis(nn.Module):
     """Gaussians of width = spacing, centred on ``num`` points in [0, cutoff], of distances."""
 
@@ -50,7 +59,7 @@ class Interaction(nn.Module):
     def forward(self, h, basis, envelope, edge_index):
         i, j = edge_index[0], edge_index[1]
         weights = self.filter(basis) * envelope[:, None]
-        messages = self.message(h)[j] * weights
+        messages = _gather(self.message(h), j) * weights
         return h + self.update(_scatter_sum(messages, i, h.shape[0]))
 
 
@@ -190,7 +199,7 @@ class NeuralPotential(nn.Module):
                      n_molecules: int, edge_index: torch.Tensor) -> torch.Tensor:
         """Energy (B,) of ``n_molecules`` molecules from their atoms (``molecule``: the
         molecule of each atom) and ordered atom pairs ``edge_index`` (2, E)."""
-        vectors = pos[edge_index[1]] - pos[edge_index[0]]
+        vectors = _gather(pos, edge_index[1]) - _gather(pos, edge_index[0])
         distance = torch.linalg.vector_norm(vectors, dim=-1)
         inside = distance.detach() < self.cutoff
         edge_index, distance = edge_index[:, inside], distance[inside]
@@ -198,5 +207,5 @@ class NeuralPotential(nn.Module):
         h = self.embedding(numbers)
         for interaction in self.interactions:
             h = interaction(h, basis, envelope, edge_index)
-        atom_energy = self.readout(h).squeeze(-1) + self.atom_shift[numbers]
+        atom_energy = self.readout(h).squeeze(-1) + _gather(self.atom_shift, numbers)
         return _scatter_sum(atom_energy, molecule, n_molecules)
