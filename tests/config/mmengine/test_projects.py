@@ -19,6 +19,14 @@ PROJECTS = [
     ('classification-coswd', ['mmpretrain/default_runtime.py',
                               'mmpretrain/schedules/imagenet_bs256_coslr_coswd_300e.py'],
      SHORT, ['default_hooks.timer', 'default_hooks.visualization']),
+    ('classification-swin', ['mmpretrain/default_runtime.py',
+                             'mmpretrain/schedules/imagenet_bs1024_adamw_swin.py'],
+     # its warmup lasts 20 epochs and the cosine begins after it: both shortened
+     SHORT + "param_scheduler = [\n"
+     "    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, end=1,\n"
+     "         convert_to_iter_based=True),\n"
+     "    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=1)]\n",
+     ['default_hooks.timer', 'default_hooks.visualization']),
     ('detection', ['mmdet/default_runtime.py', 'mmdet/schedule_1x.py'], SHORT,
      ['default_hooks.timer', 'default_hooks.visualization', 'log_processor']),
     ('segmentation', ['mmseg/default_runtime.py', 'mmseg/schedule_20k.py'],
