@@ -38,8 +38,9 @@ class EMAHook(Hook):
         gamma: γ of the two annealing types. Defaults to None (100 for
             ``MomentumAnnealingEMA``, 2000 for ``ExpMomentumEMA``, as their packages).
         interval: average every N optimizer steps (MMEngine's ``interval``). Defaults to 1.
-        begin_iter: before this many steps the average follows the weights. Defaults to 0.
-        begin_epoch: before this epoch the average follows the weights. Defaults to 0.
+        begin_iter: the average starts at this optimizer step (1-based, as MMEngine's; before
+            it the average follows the weights). Defaults to 0.
+        begin_epoch: the average starts in this epoch (1-based, as MMEngine's). Defaults to 0.
         update_buffers: MMEngine's option to average the buffers too; only False (buffers
             copied) is supported. Defaults to False.
 
@@ -82,7 +83,7 @@ class EMAHook(Hook):
         self._plain = not self.mmengine_form and interval == 1 and not begin_iter and \
             not begin_epoch
         self.ema: Optional[ExponentialMovingAverage] = None
-        self.calls = 0  # optimizer steps seen (MMEngine's ``steps``)
+        self.calls = 0  # updates since the average started (MMEngine's ``steps``)
         self._pending: Optional[Dict[str, Any]] = None
 
     def _from_mmengine(self, ema_decay, momentum, ema_type, gamma) -> float:
@@ -118,10 +119,16 @@ class EMAHook(Hook):
         if self._plain:
             self.ema.update(runner.unwrapped_model)
             return
-        k, self.calls = self.calls, self.calls + 1
-        started = runner.epoch >= self.begin_epoch and k >= self.begin_iter
-        if not started or (self.mmengine_form and k == 0):
-            self.ema.decay = 0.0  # follow the weights (MMEngine: the first update copies)
+        # as MMEngine's EMAHook: epoch begin_epoch (1-based) or step begin_iter (1-based) on
+        started = (runner.epoch + 1 >= self.begin_epoch if self.begin_epoch else
+                   runner.step >= self.begin_iter)
+        if not started:
+            self.ema.decay = 0.0  # the average follows the weights
+            self.ema.update(runner.unwrapped_model)
+            return
+        k, self.calls = self.calls, self.calls + 1  # MMEngine's ``steps`` count from the start
+        if self.mmengine_form and k == 0:
+            self.ema.decay = 0.0  # MMEngine: the first update copies
         elif k % self.interval:
             return
         elif self.mmengine_form:

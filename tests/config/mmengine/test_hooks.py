@@ -14,7 +14,7 @@ from trainkit.hooks import EarlyStoppingHook, EMAHook, EmptyCacheHook
 
 class FakeRunner:
     def __init__(self, model):
-        self.unwrapped_model, self.stepped, self.epoch = model, True, 0
+        self.unwrapped_model, self.stepped, self.epoch, self.step = model, True, 0, 0
         self.stop = None
 
     def request_stop(self, reason):
@@ -26,10 +26,11 @@ class FakeRunner:
     ('MomentumAnnealingEMA', MomentumAnnealingEMA, dict(momentum=0.05, gamma=4)),
     ('ExponentialMovingAverage', ExponentialMovingAverage, dict(momentum=0.1, interval=2)),
 ])
-def test_ema_weights_equal_mmengine_step_by_step(ema_type, mm_cls, kwargs):
+@pytest.mark.parametrize('begin_iter', [0, 3])
+def test_ema_weights_equal_mmengine_step_by_step(ema_type, mm_cls, kwargs, begin_iter):
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 2)
-    hook = EMAHook(ema_type=ema_type, **kwargs)
+    hook = EMAHook(ema_type=ema_type, begin_iter=begin_iter, **kwargs)
     reference = mm_cls(copy.deepcopy(model), **kwargs)
     runner = FakeRunner(model)
     hook.before_run(runner)
@@ -37,8 +38,12 @@ def test_ema_weights_equal_mmengine_step_by_step(ema_type, mm_cls, kwargs):
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(torch.randn_like(p))
+        runner.step += 1  # the Runner counts the step before after_train_iter
         hook.after_train_iter(runner, step, None, None, None)
-        reference.update_parameters(model)
+        if step + 1 >= begin_iter:  # MMEngine's EMAHook: runner.iter + 1 >= begin_iter
+            reference.update_parameters(model)
+        else:
+            reference.module.load_state_dict(model.state_dict())
         for ours, theirs in zip(hook.ema.module.parameters(), reference.module.parameters()):
             torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7)
 

@@ -12,6 +12,12 @@ from trainkit.engine.from_cfg import prepare_config
 from trainkit.errors import ConfigError
 
 SHORT = "train_cfg = dict(max_epochs=2)\n"
+# the segmentation files with the epoch loop until IterBasedTrainLoop lands (issue 16); the
+# rest of the files as written
+SEG_EPOCHS = ("train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=2)\n"
+              "default_hooks = dict(checkpoint=dict(_delete_=True, type='CheckpointHook'))\n"
+              "param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=8, "
+              "by_epoch=False)]\n")
 # (project, bases, extra user lines, notices expected: their config paths)
 PROJECTS = [
     ('classification', ['mmpretrain/default_runtime.py', 'mmpretrain/schedules/imagenet_bs256.py'],
@@ -19,14 +25,17 @@ PROJECTS = [
     ('classification-coswd', ['mmpretrain/default_runtime.py',
                               'mmpretrain/schedules/imagenet_bs256_coslr_coswd_300e.py'],
      SHORT, ['default_hooks.timer', 'default_hooks.visualization']),
+    ('classification-swin', ['mmpretrain/default_runtime.py',
+                             'mmpretrain/schedules/imagenet_bs1024_adamw_swin.py'],
+     # its warmup lasts 20 epochs and the cosine begins after it: both shortened
+     SHORT + "param_scheduler = [\n"
+     "    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, end=1,\n"
+     "         convert_to_iter_based=True),\n"
+     "    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=1)]\n",
+     ['default_hooks.timer', 'default_hooks.visualization']),
     ('detection', ['mmdet/default_runtime.py', 'mmdet/schedule_1x.py'], SHORT,
      ['default_hooks.timer', 'default_hooks.visualization', 'log_processor']),
-    ('segmentation', ['mmseg/default_runtime.py', 'mmseg/schedule_20k.py'],
-     # the epoch loop until IterBasedTrainLoop lands (issue 16): the rest of the files as written
-     "train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=2)\n"
-     "default_hooks = dict(checkpoint=dict(_delete_=True, type='CheckpointHook'))\n"
-     "param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=8, "
-     "by_epoch=False)]\n",
+    ('segmentation', ['mmseg/default_runtime.py', 'mmseg/schedule_20k.py'], SEG_EPOCHS,
      ['default_hooks.timer', 'default_hooks.visualization', 'log_processor',
       'default_hooks.logger.log_metric_by_epoch', 'helper variables']),
     ('pose', ['mmpose/td-hm_adam-210e.py'], SHORT,
@@ -59,7 +68,7 @@ def test_every_notice_is_one_line_saying_why(tmp_path, capsys):
 
 def test_helper_variables_of_the_projects_named(tmp_path, capsys):
     _, notices = build(tmp_path, ['mmseg/default_runtime.py', 'mmseg/schedule_20k.py'],
-                       PROJECTS[3][2], capsys=capsys)
+                       SEG_EPOCHS, capsys=capsys)
     line = next(n for n in notices if n.startswith('helper variables'))
     assert 'tta_model' in line and 'optimizer' not in line  # optimizer is used: in effect
 
@@ -84,7 +93,7 @@ def test_segmentation_runtime_switches_cudnn_benchmark_on(tmp_path):
     old = torch.backends.cudnn.benchmark
     try:
         torch.backends.cudnn.benchmark = False
-        build(tmp_path, ['mmseg/default_runtime.py', 'mmseg/schedule_20k.py'], PROJECTS[3][2])
+        build(tmp_path, ['mmseg/default_runtime.py', 'mmseg/schedule_20k.py'], SEG_EPOCHS)
         assert torch.backends.cudnn.benchmark is True
     finally:
         torch.backends.cudnn.benchmark = old

@@ -236,3 +236,31 @@ def test_two_ema_hooks_are_an_error(tiny_cfg):
     cfg['custom_hooks'] = [dict(type='EMAHook', momentum=0.01)]
     assert any('EMAHook is configured 2 times (default_hooks.ema, custom_hooks.0)' in p
                for p in problems(cfg))
+
+
+def test_env_cfg_resource_limit_raises_the_open_file_limit(tiny_cfg):
+    resource = pytest.importorskip('resource')
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft - 8, hard))  # lowering needs no rights
+        cfg = copy.deepcopy(tiny_cfg)
+        cfg['env_cfg'] = dict(resource_limit=soft - 4)
+        Runner.from_cfg(cfg)
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == soft - 4
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_installed_package_that_does_not_import_is_named(tiny_cfg, tmp_path, monkeypatch):
+    package = tmp_path / 'pkgs' / 'mmbrokenpkg'
+    package.mkdir(parents=True)
+    (package / '__init__.py').write_text('')
+    (package / 'registry.py').write_text('import mmcv_missing_dependency\n')
+    monkeypatch.syspath_prepend(str(tmp_path / 'pkgs'))
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg['optim_wrapper'] = dict(optimizer=dict(type='mmbrokenpkg.LARS', lr=0.1))
+    found = problems(cfg)
+    assert any("needs the package 'mmbrokenpkg', which is installed but does not import: "
+               "No module named 'mmcv_missing_dependency'" in p for p in found), found
+    for name in [m for m in sys.modules if m.startswith('mmbrokenpkg')]:
+        monkeypatch.delitem(sys.modules, name)

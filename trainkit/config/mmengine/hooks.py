@@ -58,8 +58,9 @@ def short_type(type_name: Any) -> Optional[str]:
 
 def map_hooks(cfg: Dict[str, Any], report: CarryOver) -> None:
     """Rewrite ``default_hooks`` and ``custom_hooks`` in place: drop the hooks the Runner
-    replaces (with a notice where it does not do the same), map MMEngine's LoggerHook
-    arguments, report hooks trainkit cannot call."""
+    replaces (with a notice where it does not do the same) and disabled or drawing hooks (with
+    a notice), map MMEngine's LoggerHook arguments, report a hook configured twice. Whether
+    the remaining hooks are trainkit hooks is :func:`check_hook_classes`' part."""
     defaults = cfg.get('default_hooks')
     if isinstance(defaults, dict):
         for name in list(defaults):

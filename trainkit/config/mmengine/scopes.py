@@ -99,7 +99,12 @@ def resolve(type_name: Any, registry, where: str, default_scope: Optional[str],
                        f'{scope!r}, which is not installed; pip install {pip_name(scope)} '
                        f'(trainkit then takes it from that package\'s registry)')
         return None
-    found = _from_package(scope, name, registry)
+    try:
+        found = _from_package(scope, name, registry)
+    except ImportError as err:
+        report.problem(f'{where}: {type_name!r} needs the package {scope!r}, which is installed '
+                       f'but does not import: {err}')
+        return None
     if found is None:
         report.problem(f'{where}: {type_name!r} is not in the {registry.name} registry of the '
                        f'installed package {scope!r}')
@@ -122,9 +127,9 @@ def _split(type_name: str, default_scope: Optional[str]) -> Tuple[Optional[str],
 
 def _from_package(scope: str, name: str, registry) -> Optional[type]:
     """Look ``name`` up in ``scope``'s child of MMEngine's root registry of this kind."""
-    try:
-        importlib.import_module(f'{scope}.registry')
-    except ImportError:
+    if importlib.util.find_spec(f'{scope}.registry') is not None:
+        importlib.import_module(f'{scope}.registry')  # creates its child registries
+    else:
         importlib.import_module(scope)
     root = registry
     while root.parent is not None:
