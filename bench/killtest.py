@@ -11,6 +11,12 @@ background checkpoint writes, TensorBoard), the machine's default thread count â
 ``tests.support.reliability.TRIAL_EPOCHS`` epochs of ``TRIAL_MOLECULES`` demo molecules, with a
 mid-epoch checkpoint every ``TRIAL_INTERVAL_STEPS`` optimizer steps.
 
+The runs get ``OMP_WAIT_POLICY=PASSIVE`` unless ``--omp-wait-policy`` says otherwise: idle
+OpenMP threads then sleep instead of spinning. It changes no number (same threads, same work
+split), but on a machine shared with other jobs a spinning thread burns the time slice its
+partner needs â€” there a SPICE step took 8.2 s with spinning and 0.08 s without
+(docs/performance.md).
+
 Each trial is ``tests/support/reliability.run_trial`` (the same code CI runs a few times in
 ``tests/checkpointing/test_crash_safety.py``): ``tools/train.py`` in a subprocess with the
 fault-injection plugin (checkpoint files written in slow chunks, a pause before the rename),
@@ -65,6 +71,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='seconds slept per training iteration in the killed runs (default '
                              f'{h.SLOW["TK_ITER_DELAY"]}); checkpoint writes take '
                              f'{h.WRITE_WINDOW:.2f} s each')
+    parser.add_argument('--omp-wait-policy', default='PASSIVE',
+                        help="OMP_WAIT_POLICY of the runs (default PASSIVE; '' leaves the "
+                             "environment's)")
     parser.add_argument('--out', help='also write the markdown report to this file')
     parser.add_argument('--keep', action='store_true', help='keep the work dirs (printed)')
     return parser.parse_args(argv)
@@ -79,7 +88,8 @@ def report(trials: List[h.Trial], seconds: float, args) -> str:
         f'demo molecules, a checkpoint every {h.TRIAL_INTERVAL_STEPS} steps, default hooks and '
         f'thread count), {args.kills} SIGKILLs per trial (at least one inside a checkpoint '
         f'write), resumed with --resume until finished; {args.iter_delay} s added per '
-        f'iteration, {h.WRITE_WINDOW:.2f} s per checkpoint write.',
+        f'iteration, {h.WRITE_WINDOW:.2f} s per checkpoint write, '
+        f'OMP_WAIT_POLICY={os.environ.get("OMP_WAIT_POLICY", "")!r}.',
         '',
         '| trials | passed | kills | resumes | fresh restarts | stale temp files | minutes |',
         '|---:|---:|---:|---:|---:|---:|---:|',
@@ -103,6 +113,8 @@ def report(trials: List[h.Trial], seconds: float, args) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     h.SLOW['TK_ITER_DELAY'] = args.iter_delay  # a sleep: the numbers a run computes are the same
+    if args.omp_wait_policy:  # how idle threads wait: the numbers are the same too
+        os.environ['OMP_WAIT_POLICY'] = args.omp_wait_policy
     root = tempfile.mkdtemp(prefix='killtest-')
     begin = time.monotonic()
     reference = h.reference_run(root, max_epochs=args.epochs)

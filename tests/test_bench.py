@@ -115,8 +115,18 @@ def test_breakdown_measures_every_piece_it_names():
     assert all(int(r['calls'].replace(',', '')) > 0 for r in loop)
 
 
+@pytest.mark.slow
+def test_checkpoint_interval_changes_no_number():
+    """Mid-epoch checkpoints every 2 steps: the same final weights, and the files counted."""
+    text = _run('checkpoint_interval', ['--intervals', '2', '--rounds', '1', '--epochs', '1',
+                                        '--molecules', '4'])
+    rows = _table(text, 'mid-epoch checkpoints')
+    assert [r['mid-epoch checkpoints written'] for r in rows] == ['0', '2']
+    assert 'final weights identical in every setting: True' in text
+
+
 @pytest.mark.parametrize('name', ['overhead', 'overhead_breakdown', 'startup', 'ema',
-                                  'checkpoint', 'validation'])
+                                  'checkpoint', 'validation', 'checkpoint_interval'])
 def test_every_bench_documents_its_command(name):
     with open(os.path.join(BENCH, f'{name}.py'), encoding='utf-8') as f:
         assert f'python bench/{name}.py' in f.read()

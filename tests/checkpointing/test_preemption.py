@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tests.support import reliability as h
+from trainkit.engine.preemption import PreemptionWatch
 from trainkit.errors import EXIT_PREEMPTED
 
 EPOCHS, MOLECULES = 2, 4  # 3 train molecules: 150 conformations, 5 batches an epoch
@@ -66,3 +67,13 @@ def test_signal_mid_epoch_saves_and_resume_matches_the_straight_run(tmp_path, na
     assert h.final_state_problems(stopped, straight, h.SPICE_RUN_NAME) == []
     assert h.best_k_problems(stopped, straight, 3, h.SPICE_RUN_NAME) == []
     assert h.log_problems(stopped, straight) == []
+
+
+def test_watch_notes_the_first_signal_and_restores_the_handlers():
+    before = signal.getsignal(signal.SIGTERM)
+    with PreemptionWatch() as watch:
+        os.kill(os.getpid(), signal.SIGUSR1)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)  # the handlers run between bytecodes
+        assert (watch.signal_name, watch.count) == ('SIGUSR1', 2)
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -63,7 +63,7 @@ def test_wrong_value_type(tiny_cfg):
     ('optim_wrapper', 'clip_grad', dict(max_nrm=1.0), "unknown key 'max_nrm' — did you mean "
                                                       "'max_norm'"),
     ('optim_wrapper', 'paramwise_cfg', dict(norm_decay_mul=0.0), "did you mean 'norm_decay_mult'"),
-    ('train_cfg', 'max_iters', 100, 'iteration-based training is not supported'),
+    ('train_cfg', 'max_iters', 100, "train_cfg.max_iters: needs type='IterBasedTrainLoop'"),
 ])
 def test_section_checks(tiny_cfg, section, key, value, expected):
     tiny_cfg[section][key] = value

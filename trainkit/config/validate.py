@@ -56,7 +56,8 @@ SCALAR_TYPES = {
     'device': (str, type(None)), 'ddp_cfg': (dict, type(None)),
     'default_scope': (str, type(None)), 'log_level': (str, int),
 }
-TRAIN_CFG_KEYS = ('type', 'by_epoch', 'max_epochs', 'val_interval', 'val_begin')
+TRAIN_CFG_KEYS = ('type', 'by_epoch', 'max_epochs', 'val_interval', 'val_begin',
+                  'max_iters')
 DATALOADER_KEYS = ('dataset', 'batch_size', 'shuffle', 'num_workers', 'drop_last', 'pin_memory',
                    'persistent_workers', 'prefetch_factor', 'sampler', 'collate_fn')
 OPTIM_WRAPPER_KEYS = ('type', 'optimizer', 'optimizer_kwargs', 'clip_grad',
@@ -159,17 +160,27 @@ def _train_cfg(chk: Checker, cfg: Dict) -> None:
     if not isinstance(section, dict):
         chk.add(f'train_cfg: expected a dict, got {section!r}')
         return
-    if 'max_iters' in section:
-        chk.add('train_cfg.max_iters: iteration-based training is not supported; give '
-                'max_epochs (iteration-based schedules work inside an epoch loop)')
-        section = {k: v for k, v in section.items() if k != 'max_iters'}
     chk.keys(section, TRAIN_CFG_KEYS, 'train_cfg')
-    if section.get('type', 'EpochBasedTrainLoop') != 'EpochBasedTrainLoop':
-        chk.add(f"train_cfg.type: {section['type']!r} is not supported; trainkit runs "
-                f"'EpochBasedTrainLoop'")
-    if section.get('by_epoch', True) is not True:
-        chk.add('train_cfg.by_epoch: only epoch-based training (True) is supported')
-    for key in ('max_epochs', 'val_interval', 'val_begin'):
+    loop = section.get('type', 'EpochBasedTrainLoop')
+    if loop not in ('EpochBasedTrainLoop', 'IterBasedTrainLoop'):
+        chk.add(f"train_cfg.type: {loop!r} is not supported; use 'EpochBasedTrainLoop' "
+                f"(max_epochs) or 'IterBasedTrainLoop' (max_iters)")
+    by_iter = loop == 'IterBasedTrainLoop' or section.get('by_epoch', True) is False
+    if section.get('by_epoch', True) not in (True, False):
+        chk.add(f"train_cfg.by_epoch: expected True or False, got {section['by_epoch']!r}")
+    elif loop == 'IterBasedTrainLoop' and section.get('by_epoch') is True:
+        chk.add("train_cfg: type='IterBasedTrainLoop' with by_epoch=True; drop by_epoch")
+    if by_iter and 'max_iters' not in section:
+        chk.add('train_cfg: an iteration-based loop needs max_iters (the number of '
+                'iterations to train), e.g. train_cfg=dict(by_epoch=False, max_iters=10000, '
+                'val_interval=1000)')
+    if by_iter and 'max_epochs' in section:
+        chk.add('train_cfg: max_epochs and an iteration-based loop (max_iters) exclude each '
+                'other; give one')
+    if 'max_iters' in section and not by_iter:
+        chk.add("train_cfg.max_iters: needs type='IterBasedTrainLoop' or by_epoch=False; "
+                "for epochs give max_epochs")
+    for key in ('max_epochs', 'val_interval', 'val_begin', 'max_iters'):
         chk.int_at_least(section, key, 1, 'train_cfg')
 
 

@@ -26,7 +26,7 @@ from trainkit.registry import MODELS, build
 from trainkit.utils.rng import seed_everything
 
 # config sections that are not Runner arguments of the same name
-TRAIN_CFG_ARGS = ('max_epochs', 'val_interval', 'val_begin')
+TRAIN_CFG_ARGS = ('max_epochs', 'val_interval', 'val_begin', 'max_iters')
 
 
 def to_plain_dict(cfg) -> Dict[str, Any]:

@@ -43,6 +43,7 @@ class PreemptionWatch:
             self.signal_name = signal.Signals(signum).name
 
     def __enter__(self) -> 'PreemptionWatch':
+        self.signal_name, self.count = None, 0
         if threading.current_thread() is threading.main_thread():
             for name in PREEMPT_SIGNALS:
                 number = getattr(signal, name, None)

@@ -20,6 +20,7 @@ The loop, its hook points and what a hook may touch are described in
 """
 import errno
 import inspect
+import itertools
 import math
 import os
 import random
@@ -75,6 +76,13 @@ class Runner:
         param_scheduler: a dict or list of dicts (warmup entries included) or None.
         hooks: hook objects or dicts; None builds the default hooks.
         max_epochs, val_interval, val_begin: the epoch loop (``train_cfg``).
+        max_iters: train this many iterations (batches) instead of epochs (MMEngine's
+            ``IterBasedTrainLoop``): the data goes on across epoch boundaries (each data epoch
+            shuffled from ``(seed, data epoch)``) and ``val_interval`` / ``val_begin`` count
+            iterations. The run is cut into rounds of ``val_interval`` iterations, each ending
+            like an epoch (validation, best-k and ``_last.pt``, early stopping, an epoch row
+            in the log): in such a run ``runner.epoch`` counts rounds, and ``max_epochs`` is
+            the number of rounds.
         work_dir, run_name: where files go (defaults to ``work_dirs/{run_name}``) and how
             checkpoints are named.
         seed, deterministic: seeding (None picks a random data seed, recorded in checkpoints).
@@ -94,7 +102,8 @@ class Runner:
     def __init__(self, model: nn.Module, train_dataloader, val_dataloader=None, *,
                  optim_wrapper, loss=None, metrics=None, param_scheduler=None,
                  hooks: Optional[Sequence[Union[Hook, dict]]] = None, max_epochs: int = 1,
-                 val_interval: int = 1, val_begin: int = 1, work_dir: Optional[str] = None,
+                 val_interval: int = 1, val_begin: int = 1, max_iters: Optional[int] = None,
+                 work_dir: Optional[str] = None,
                  run_name: str = 'trainkit', seed: Optional[int] = None,
                  deterministic: bool = False, resume: bool = False,
                  ckpt_file: Optional[str] = None, load_strict: bool = True,
@@ -134,9 +143,15 @@ class Runner:
         self.optim_wrapper = self._build_optim_wrapper(optim_wrapper)
         self._step_lr: Optional[float] = None
         self._schedule_per_step = True
-        self.iters_per_epoch = len(self.train_dataloader)
+        self.iters_per_epoch = self.data_batches = len(self.train_dataloader)
         if self.iters_per_epoch == 0:
             raise DataError(self._empty_epoch_message())
+        self.max_iters = max_iters
+        if max_iters is not None:  # rounds of val_interval iterations play the epochs
+            self.iters_per_epoch = min(val_interval, max_iters)
+            self.max_epochs = max_epochs = math.ceil(max_iters / self.iters_per_epoch)
+            self.val_interval, self.val_begin = 1, max(1, math.ceil(val_begin / val_interval))
+        self._stream = None
         accumulate = accumulative_counts(self.optim_wrapper)
         self.steps_per_epoch = math.ceil(self.iters_per_epoch / accumulate)
         self.lr_scale = scale_lr(self.optim_wrapper, auto_scale_lr,
@@ -277,15 +292,16 @@ class Runner:
         self.val_metrics = None
         skip = progress.resume_iter  # batches of this epoch done before a resume
         progress.epoch_iter = skip
-        batches = self._start_epoch_data(skip)
+        batches = self._start_epoch_data(skip) if self.max_iters is None else \
+            self._round_batches(skip)
         self.model.train()
         self._call('before_train_epoch')
         progress.resume_iter = 0
         if isinstance(self.optim_wrapper, EpochAlignedWrapper):
-            self.optim_wrapper.begin_epoch(self.iters_per_epoch)
+            length = self._epoch_length()
+            self.optim_wrapper.begin_epoch(length)
             if skip:  # a resume inside the epoch: its accumulation windows go on from there
-                self.optim_wrapper.initialize_count_status(self.model, skip,
-                                                           self.iters_per_epoch)
+                self.optim_wrapper.initialize_count_status(self.model, skip, length)
         self._plan_step()
         before_iter, before_backward, after_iter = (self._hooks_at[p] for p in (
             'before_train_iter', 'before_backward', 'after_train_iter'))
@@ -448,6 +464,30 @@ class Runner:
         for hook in self._hooks_at[point]:
             getattr(hook, point)(self, *args)
 
+    def _epoch_length(self) -> int:
+        """Batches of the epoch being trained (the last round of ``max_iters`` may be short)."""
+        if self.max_iters is None:
+            return self.iters_per_epoch
+        return min(self.iters_per_epoch, self.max_iters - self.epoch * self.iters_per_epoch)
+
+    def _round_batches(self, skip: int):
+        """The batches of this round (``max_iters``): the next ones of the data stream."""
+        if self._stream is None:  # from where the run stands (after a resume too)
+            self._stream = self._data_stream(self.progress.iter)
+        return itertools.islice(self._stream, self._epoch_length() - skip)
+
+    def _data_stream(self, done: int):
+        """Batches without end from batch ``done`` of the run on, data epoch after data epoch,
+        each shuffled from (data seed, data epoch) as an epoch-based run shuffles its epochs."""
+        data_epoch, skip = divmod(done, self.data_batches)
+        while True:
+            self._data_generator.manual_seed(self.data_seed + data_epoch)
+            sampler = getattr(self.train_dataloader, 'sampler', None)
+            if hasattr(sampler, 'set_epoch'):
+                sampler.set_epoch(data_epoch)
+            yield from skip_batches(self.train_dataloader, skip)
+            data_epoch, skip = data_epoch + 1, 0
+
     def _start_epoch_data(self, skip: int = 0):
         """Seed this epoch's shuffling from (data seed, epoch) only; the epoch's batches
         after the first ``skip``."""
@@ -486,8 +526,11 @@ class Runner:
             self._checkpoint_loaded = True
 
     def _log_start(self) -> None:
+        loop = (f'{self.max_epochs} epochs of {self.steps_per_epoch} optimizer steps '
+                f'({self.iters_per_epoch} batches)' if self.max_iters is None else
+                f'{self.max_iters} iterations in {self.max_epochs} rounds of '
+                f'{self.iters_per_epoch} ({self.data_batches} batches an epoch of data)')
         self.log.info(
             f'Start training {self.run_name}: {self.num_trainable:,} trainable / '
-            f'{self.num_frozen:,} frozen parameters, {self.max_epochs} epochs of '
-            f'{self.steps_per_epoch} optimizer steps ({self.iters_per_epoch} batches), '
-            f'device {self.device}, {self.world_size} process(es)')
+            f'{self.num_frozen:,} frozen parameters, {loop}, device {self.device}, '
+            f'{self.world_size} process(es)')
