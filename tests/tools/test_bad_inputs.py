@@ -7,8 +7,12 @@ against a copy of a finished two-epoch run; only the simulated full disk runs a 
 subprocess (the fault-injection plugin patches the checkpoint writer at import).
 """
 import argparse
+import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -21,6 +25,10 @@ import trainkit.datasets.spice  # noqa: F401  (registers SpiceDataset)
 from tests.support import components  # noqa: F401  (registers NaNAfter)
 from tests.support import reliability as h
 from trainkit.checkpointing.format import load_checkpoint
+from trainkit.config.load import load_config
+from trainkit.engine.runner import Runner
+from trainkit.engine.work_dir import LOCK_FILE
+from trainkit.hooks.hook import Hook
 
 LAST = f'{h.RUN_NAME}_last.pt'
 
@@ -92,7 +100,24 @@ SETUPS: Dict[str, Callable[[str, str], None]] = {
         atomic_numbers=np.array([8, 1, 1], np.int16),
         conformations=np.zeros((2, 3, 3), np.float32))}),
     'afile': lambda tmp, work: _write(os.path.join(tmp, 'afile'), b'not a directory'),
+    'lock-live': lambda tmp, work: _lock(work, os.getppid(), socket.gethostname()),
+    'lock-elsewhere': lambda tmp, work: _lock(work, _dead_pid(), 'gpu-node-7'),
+    'lock-garbage': lambda tmp, work: _write(os.path.join(work, LOCK_FILE), b'{oops'),
+    'log-read-only': lambda tmp, work: os.chmod(os.path.join(work, 'loss.log'), 0o444),
 }
+
+
+def _lock(work: str, pid: int, host: str) -> None:
+    _write(os.path.join(work, LOCK_FILE), json.dumps(dict(
+        pid=pid, host=host, user='ana', started='2026-01-02 03:04:05',
+        command='tools/train.py cfg.py')).encode())
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    child = subprocess.Popen([sys.executable, '-c', 'pass'])
+    child.wait()
+    return child.pid
 
 
 def _spice_data(path: str) -> Dict:
@@ -249,6 +274,31 @@ CASES: List[Case] = [
     Case('work-dir-under-a-file', ["work_dir '{tmp}/afile/run' is not writable: Not a directory",
                                    'choose another with --work-dir'],
          setup=['afile'], args=['--work-dir', '{tmp}/afile/run']),
+    # --- round two: the work dir in use, files a resume cannot write, epochs already done
+    Case('work-dir-in-use', ["work_dir '{work}' is in use by another run: pid ",
+                             'on host ', 'user ana, since 2026-01-02 03:04:05',
+                             '(lock file {work}/.trainkit.lock, process on this host)',
+                             'start this one with another --work-dir'],
+         setup=['lock-live']),
+    Case('work-dir-in-use-resume', ["work_dir '{work}' is in use by another run"],
+         setup=['lock-live'], args=['--resume']),
+    Case('work-dir-locked-from-another-host', [
+        "is in use by another run: pid", "on host gpu-node-7",
+        "process on host 'gpu-node-7'; this is", 'cannot be checked from here',
+        'if that run is gone, delete the lock file'],
+        setup=['lock-elsewhere'], args=['--resume']),
+    Case('work-dir-lock-unreadable', ['holds a lock file {work}/.trainkit.lock that cannot be '
+                                      'read', 'delete that file'],
+         setup=['lock-garbage']),
+    Case('resume-into-read-only-log', [
+        "resume: 1 file(s) of run 'tiny' in {work} that the resumed run would write are "
+        'read-only or not yours: loss.log (mode -r--r--r--, owner ', 'Nothing was touched',
+        'chmod u+w', '--work-dir NEW --resume {last}'],
+        setup=['log-read-only'], args=['--resume', '--cfg-options', 'train_cfg.max_epochs=3']),
+    Case('resume-below-epochs-done', [
+        'resume: {last} has 2 epochs done, more than train_cfg.max_epochs=1; nothing was '
+        'changed', 'set max_epochs above 2'],
+        args=['--resume', '--cfg-options', 'train_cfg.max_epochs=1']),
 ]
 
 
@@ -288,6 +338,54 @@ def test_bad_input_exits_2_with_clear_message_and_touches_nothing(case, work, tm
     for fragment in expect:
         assert fragment in result.err, f'{fragment!r} not in:\n{result.err}'
     assert snapshot(tmp) == before  # the earlier run's files, the inputs: every byte kept
+
+
+def test_resume_with_nothing_left_says_so_and_changes_nothing(work, tmp_path):
+    """max_epochs equal to the epochs done: exit 0, said plainly, every file as it was."""
+    before = snapshot(work)
+    cfg = h.write_config(str(tmp_path / 'cfg.py'), h.tiny_cfg(work, train_cfg=dict(max_epochs=2)))
+    result = h.cli([cfg, '--resume'])
+    assert result.rc == 0, result.err
+    assert 'all 2 epochs were done (raise train_cfg.max_epochs to train on), so there is ' \
+           'nothing left to train; nothing was changed' in result.out
+    assert 'Start training' not in result.out
+    assert snapshot(work) == before
+
+
+def test_a_stale_lock_is_taken_over_with_a_notice_and_released(work, tmp_path):
+    """The lock of a killed run (same host, pid gone) does not block; the run's own lock is
+    gone at the end."""
+    _lock(work, _dead_pid(), socket.gethostname())
+    cfg = h.write_config(str(tmp_path / 'cfg.py'), h.tiny_cfg(work, train_cfg=dict(max_epochs=3)))
+    result = h.cli([cfg, '--resume'])
+    assert result.rc == 0, result.err
+    assert f'{work}/.trainkit.lock: a stale lock of pid ' in result.out
+    assert 'was taken over (that process no longer runs' in result.out
+    assert not os.path.exists(os.path.join(work, LOCK_FILE))
+    assert load_checkpoint(os.path.join(work, LAST))['meta']['epoch'] == 3
+
+
+def test_the_lock_names_this_run_while_it_trains(tmp_path):
+    """During training the lock file holds this process's pid and host; a second run started
+    then (here: from a hook of the first) stops with exit 2 and leaves the first running."""
+    work = str(tmp_path / 'work')
+    seen = {}
+
+    class SecondRun(Hook):
+        def after_train_epoch(self, runner):
+            with open(os.path.join(runner.work_dir, LOCK_FILE)) as f:
+                seen['lock'] = json.load(f)
+            seen['second'] = h.cli([cfg, '--resume'])
+
+    cfg = h.write_config(str(tmp_path / 'cfg.py'), h.tiny_cfg(work))
+    runner = Runner.from_cfg(load_config(cfg))
+    runner.hooks.append(SecondRun())
+    runner.log.console = lambda line: None
+    runner.train()
+    assert (seen['lock']['pid'], seen['lock']['host']) == (os.getpid(), socket.gethostname())
+    assert seen['second'].rc == 2 and 'is in use by another run' in seen['second'].err
+    assert runner.epoch == runner.max_epochs == 4
+    assert not os.path.exists(os.path.join(work, LOCK_FILE))
 
 
 def test_debug_shows_the_traceback(work, tmp_path):

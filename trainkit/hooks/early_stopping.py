@@ -89,12 +89,15 @@ class EarlyStoppingHook(Hook):
                                       f'{key!r}{did_you_mean(key, CRITERION_KEYS)}')
             self.criteria.append(Criterion(target, **spec))
 
-    def before_run(self, runner) -> None:
-        """A target or metric that validation will not produce is reported now, not after
-        the first epoch."""
+    def check_monitors(self, names) -> None:
+        """A target or metric that validation will not produce is reported before training,
+        not after the first epoch."""
         for criterion in self.criteria:
-            expect_metric(criterion.key, runner.metric_names(),
+            expect_metric(criterion.key, names,
                           f'EarlyStoppingHook.early_stoppings.{criterion.target}')
+
+    def before_run(self, runner) -> None:
+        self.check_monitors(runner.metric_names())
 
     def after_train_epoch(self, runner) -> None:
         metrics = runner.val_metrics
