@@ -234,7 +234,7 @@ class Runner:
     def _train(self) -> nn.Module:
         if self.is_main and self.resume:
             check_resume_files(self.work_dir, self.run_name)
-        self._load_checkpoint_once()
+        self.load_checkpoint_once()
         if self.resume and (self.epoch >= self.max_epochs or self.stop_reason):
             return self.unwrapped_model  # nothing left to train (said by the resume report)
         if self.is_main and not self.resume:
@@ -374,7 +374,7 @@ class Runner:
         if self.val_dataloader is None:
             raise ConfigError('val_dataloader: missing; runner.val() needs one')
         if not hasattr(self, '_hooks_at'):  # validating alone: load what the config names
-            self._load_checkpoint_once()
+            self.load_checkpoint_once()
             self._collect_hook_points()
         self.val_model, self.val_tag = self.unwrapped_model, ''
         self._call('before_val_epoch')
@@ -436,7 +436,7 @@ class Runner:
         """The full state now (see :class:`~trainkit.checkpointing.checkpointer.Checkpointer`)."""
         return self.checkpointer.state(extra_meta)
 
-    def _load_checkpoint_once(self) -> None:
+    def load_checkpoint_once(self) -> None:
         """Resume or load weights as configured, once (by ``val()`` or ``train()``)."""
         if not self._checkpoint_loaded:
             if self.resume:
