@@ -62,16 +62,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
         from trainkit.config.load import import_custom_modules, load_config
+        from trainkit.datasets.spice_demo import demo_writes_to_temp
         from trainkit.engine.runner import Runner
         from trainkit.utils.dist import shutdown_distributed
         setup_launcher(args.launcher, args.local_rank)
         cfg = load_config(args.config, args.cfg_options)
         import_custom_modules(cfg, args.custom_imports)
         apply_cli_overrides(cfg, args)
-        runner = Runner.from_cfg(cfg)
-        if args.dry_run:
-            dry_run(runner, cfg)
+        if args.dry_run:  # writes nothing: a missing demo data file goes to a temp folder
+            with demo_writes_to_temp():
+                dry_run(Runner.from_cfg(cfg), cfg)
             return 0
+        runner = Runner.from_cfg(cfg)
         runner.train()
         del runner  # its DDP wrapper holds the process group
         shutdown_distributed()

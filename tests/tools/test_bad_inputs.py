@@ -26,6 +26,7 @@ from tests.support import components  # noqa: F401  (registers NaNAfter)
 from tests.support import reliability as h
 from trainkit.checkpointing.format import load_checkpoint
 from trainkit.config.load import load_config
+from trainkit.datasets.spice_demo import write_demo_spice
 from trainkit.engine.runner import Runner
 from trainkit.engine.work_dir import LOCK_FILE
 from trainkit.hooks.hook import Hook
@@ -104,6 +105,7 @@ SETUPS: Dict[str, Callable[[str, str], None]] = {
     'lock-elsewhere': lambda tmp, work: _lock(work, _dead_pid(), 'gpu-node-7'),
     'lock-garbage': lambda tmp, work: _write(os.path.join(work, LOCK_FILE), b'{oops'),
     'log-read-only': lambda tmp, work: os.chmod(os.path.join(work, 'loss.log'), 0o444),
+    'demo-file': lambda tmp, work: write_demo_spice(os.path.join(tmp, 'spice-demo.hdf5'), 4, 2),
 }
 
 
@@ -120,8 +122,8 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def _spice_data(path: str) -> Dict:
-    return dict(dataset=dict(type='SpiceDataset', path=path))
+def _spice_data(path: str, **options) -> Dict:
+    return dict(dataset=dict(type='SpiceDataset', path=path, **options))
 
 
 # --------------------------------------------------------------------------------- cases
@@ -295,6 +297,46 @@ CASES: List[Case] = [
         'read-only or not yours: loss.log (mode -r--r--r--, owner ', 'Nothing was touched',
         'chmod u+w', '--work-dir NEW --resume {last}'],
         setup=['log-read-only'], args=['--resume', '--cfg-options', 'train_cfg.max_epochs=3']),
+    Case('early-stopping-target-not-predicted', [
+        "EarlyStoppingHook.early_stoppings.energy: 'energy_mae' is not a validation metric",
+        "the metrics are ['loss', 'weighted_mae', 'y_mae', 'y_rmse']"],
+        args=['--cfg-options', "custom_hooks=[{'type': 'EarlyStoppingHook', 'early_stoppings': "
+              "{'energy': {'metric': 'mae', 'patience': 3}}}]"]),
+    Case('early-stopping-target-not-predicted-dry-run', [
+        "EarlyStoppingHook.early_stoppings.forces: 'forces_rmse' is not a validation metric"],
+        args=['--dry-run', '--cfg-options', "custom_hooks=[{'type': 'EarlyStoppingHook', "
+              "'early_stoppings': {'forces': {'metric': 'rmse', 'patience': 3}}}]"]),
+    Case('dry-run-resume-into-another-model', [
+        'the weights in {last} do not fit the model:', 'net.0.weight: checkpoint (16, 4) vs '
+        'model (8, 4)'],
+        args=['--dry-run', '--resume', '--cfg-options', 'model.hidden=[8,8]']),
+    Case('dry-run-text-file-as-checkpoint', ["checkpoint '{tmp}/text.pt' is not a PyTorch file"],
+         setup=['text.pt'], args=['--dry-run', '--cfg-options', 'ckpt_file={tmp}/text.pt']),
+    Case('launcher-pytorch-without-torchrun', ['--launcher pytorch: RANK and WORLD_SIZE not set',
+                                               'start it with torchrun'],
+         args=['--launcher', 'pytorch']),
+    Case('auto-scale-lr-without-base-batch-size', [
+        '--auto-scale-lr: the config has no auto_scale_lr.base_batch_size'],
+        args=['--auto-scale-lr']),
+    # --- round two: the demo data never passes for real data
+    Case('demo-fallback-under-a-real-data-name', [
+        "SPICE file '{tmp}/SPICE-2.0.1.hdf5' does not exist. demo_if_missing=True writes "
+        "synthetic demo data only to a file whose name contains 'demo'",
+        'e.g. {tmp}/spice-demo.hdf5', 'Check the path to your SPICE file'],
+        loader=_spice_data('{tmp}/SPICE-2.0.1.hdf5', demo_if_missing=True)),
+    Case('demo-fallback-in-a-dry-run-under-a-real-data-name', [
+        "SPICE file '{tmp}/SPICE-2.0.1.hdf5' does not exist. demo_if_missing=True"],
+        args=['--dry-run'], loader=_spice_data('{tmp}/SPICE-2.0.1.hdf5', demo_if_missing=True)),
+    Case('demo-file-read-as-real-data', [
+        "'{tmp}/spice-demo.hdf5' is trainkit's SYNTHETIC demo file (HDF5 attribute "
+        "'trainkit_synthetic_demo'", 'demo_if_missing=False asks for real data',
+        'Point path to the real SPICE file'],
+        setup=['demo-file'], loader=_spice_data('{tmp}/spice-demo.hdf5')),
+    Case('demo-if-missing-a-string', ["train_dataloader.dataset.demo_if_missing: SpiceDataset "
+                                      "expects bool or dict, got 'False' (str); write "
+                                      '--cfg-options train_dataloader.dataset.demo_if_missing='
+                                      'False (or True)'],
+         loader=_spice_data('{tmp}/spice-demo.hdf5', demo_if_missing='False')),
     Case('resume-below-epochs-done', [
         'resume: {last} has 2 epochs done, more than train_cfg.max_epochs=1; nothing was '
         'changed', 'set max_epochs above 2'],
@@ -315,7 +357,8 @@ def _prepare(case: Case, tmp: str, work: str):
         loader = {k: _fill(v, fill) if isinstance(v, str) else v
                   for k, v in case.loader.items()}
         if 'dataset' in loader:
-            loader['dataset'] = {k: _fill(v, fill) for k, v in loader['dataset'].items()}
+            loader['dataset'] = {k: _fill(v, fill) if isinstance(v, str) else v
+                                 for k, v in loader['dataset'].items()}
         cfg['train_dataloader'] = dict(cfg['train_dataloader'], **loader)
         h.write_config(cfg_path, cfg)
     return cfg_path, [_fill(a, fill) for a in case.args], [_fill(e, fill) for e in case.expect]
