@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import h5py
 import numpy as np
@@ -131,14 +131,18 @@ def _spice_data(path: str, **options) -> Dict:
 class Case:
     """One bad input: ``args`` after the config path (``{tmp}``, ``{work}``, ``{last}`` and
     ``{cfg}`` filled in), the message fragments expected on stderr, the files ``setup`` makes
-    in ``{tmp}``, ``loader``: keys replaced in the tiny run's ``train_dataloader``, and
-    ``text``: a config file written instead of the tiny run's config."""
+    in ``{tmp}``, ``loader``: keys replaced in the tiny run's ``train_dataloader``, ``text``:
+    a config file (str, or bytes written as they are) with the name suffix ``suffix`` written
+    instead of the tiny run's config, and ``modules``: Python modules written into ``{tmp}``
+    (importable with ``--custom-imports``)."""
     id: str
     expect: Sequence[str]
     args: Sequence[str] = ()
     setup: Sequence[str] = ()
-    text: Optional[str] = None
+    text: Optional[Union[str, bytes]] = None
     loader: Dict = field(default_factory=dict)
+    suffix: str = '.py'
+    modules: Dict[str, str] = field(default_factory=dict)
 
 
 CASES: List[Case] = [
@@ -337,6 +341,41 @@ CASES: List[Case] = [
                                       '--cfg-options train_dataloader.dataset.demo_if_missing='
                                       'False (or True)'],
          loader=_spice_data('{tmp}/spice-demo.hdf5', demo_if_missing='False')),
+    # --- round two: the environment (config encodings, YAML, plugins and registries)
+    Case('config-not-utf8', ['{cfg}, line 2: the file is not UTF-8 text (byte 0xe9 at column 4',
+                             'save it as UTF-8, e.g. iconv -f latin1 -t utf-8'],
+         text=b"seed = 0\n# r\xe9sum\xe9 of the run\nmodel = dict(type='MLP', in_features=4)\n"),
+    Case('yaml-duplicate-key', ["{cfg}, line 3: key 'seed' is given twice in one mapping (on "
+                                'lines 1 and 3); YAML keeps only the last', 'remove one of them'],
+         text='seed: 0\nrun_name: a\nseed: 1\nmodel: {type: MLP, in_features: 4}\n',
+         suffix='.yaml'),
+    Case('plugin-shadows-a-built-in', [
+        "optimizer 'AdamW': shadow_adamw.AdamW would shadow the built-in "
+        "torch.optim.adamw.AdamW for every config that names 'AdamW'",
+        "register_module(name='MyAdamW')", 'register_module(force=True)'],
+        args=['--custom-imports', 'shadow_adamw'],
+        modules=dict(shadow_adamw='import torch\nfrom trainkit.registry import OPTIMIZERS\n\n\n'
+                                  '@OPTIMIZERS.register_module()\n'
+                                  'class AdamW(torch.optim.AdamW):\n    pass\n')),
+    Case('two-plugins-register-one-name', [
+        "loss 'Huber' is registered twice: by huber_a.HuberA and by huber_b.HuberB",
+        'rename one of them'],
+        args=['--custom-imports', 'huber_a', 'huber_b'],
+        modules={m: f'import torch\nfrom trainkit.registry import LOSSES\n\n\n'
+                    f"@LOSSES.register_module(name='Huber')\n"
+                    f'class Huber{m[-1].upper()}(torch.nn.Module):\n    pass\n'
+                 for m in ('huber_a', 'huber_b')}),
+    Case('plugin-raises-on-import', [
+        "custom_imports: importing 'broken_plugin' failed at {tmp}/broken_plugin.py, line 3: "
+        "return SCALES['fast']: KeyError: 'fast' (--debug shows the traceback)"],
+        args=['--custom-imports', 'broken_plugin'],
+        modules=dict(broken_plugin="SCALES = {'slow': 1}\ndef scale():\n"
+                                   "    return SCALES['fast']\nFACTOR = scale()\n")),
+    Case('plugin-needs-a-missing-package', [
+        "custom_imports: 'needs_pkg' imports 'surely_not_installed_pkg', which is not installed "
+        '({tmp}/needs_pkg.py, line 1: import surely_not_installed_pkg)'],
+        args=['--cfg-options', "custom_imports={'imports': ['needs_pkg']}"],
+        modules=dict(needs_pkg='import surely_not_installed_pkg\n')),
     Case('resume-below-epochs-done', [
         'resume: {last} has 2 epochs done, more than train_cfg.max_epochs=1; nothing was '
         'changed', 'set max_epochs above 2'],
@@ -347,11 +386,12 @@ CASES: List[Case] = [
 def _prepare(case: Case, tmp: str, work: str):
     for name in case.setup:
         SETUPS[name](tmp, work)
-    cfg_path = os.path.join(tmp, f'{case.id}.py')
+    for module, source in case.modules.items():
+        _write(os.path.join(tmp, f'{module}.py'), source.encode())
+    cfg_path = os.path.join(tmp, f'{case.id}{case.suffix}')
     fill = {'{tmp}': tmp, '{work}': work, '{last}': os.path.join(work, LAST), '{cfg}': cfg_path}
     if case.text is not None:
-        with open(cfg_path, 'w', encoding='utf-8') as f:
-            f.write(case.text)
+        _write(cfg_path, case.text if isinstance(case.text, bytes) else case.text.encode())
     else:
         cfg = h.tiny_cfg(work, train_cfg=dict(max_epochs=2))
         loader = {k: _fill(v, fill) if isinstance(v, str) else v
@@ -370,8 +410,26 @@ def _fill(text: str, fill: Dict[str, str]) -> str:
     return text
 
 
+@pytest.fixture
+def own_registries(monkeypatch, tmp_path):
+    """A case's plugin modules importable from ``{tmp}``; what they register is undone."""
+    from trainkit.registry import ALL_REGISTRIES
+    for registry in ALL_REGISTRIES.values():
+        registry.import_from_location()
+    saved = {name: dict(reg._module_dict) for name, reg in ALL_REGISTRIES.items()}
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for name, registry in ALL_REGISTRIES.items():
+        registry._module_dict.clear()
+        registry._module_dict.update(saved[name])
+    for name, module in list(sys.modules.items()):
+        if (getattr(module, '__file__', None) or '').startswith(str(tmp_path)):
+            del sys.modules[name]
+
+
 @pytest.mark.parametrize('case', CASES, ids=[c.id for c in CASES])
-def test_bad_input_exits_2_with_clear_message_and_touches_nothing(case, work, tmp_path):
+def test_bad_input_exits_2_with_clear_message_and_touches_nothing(case, work, tmp_path,
+                                                                  own_registries):
     tmp = str(tmp_path)
     cfg_path, args, expect = _prepare(case, tmp, work)
     before = snapshot(tmp)
