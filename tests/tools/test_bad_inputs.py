@@ -259,7 +259,7 @@ CASES: List[Case] = [
     Case('finetune-modules-match-nothing', [
         "finetune_modules: ['outptu'] match no parameter name",
         "The model's modules are: net, net.0, net.2"],
-        args=['--cfg-options', 'finetune_modules=[outptu]']),
+        args=['--cfg-options', 'finetune_modules=[outptu]', 'ckpt_file={last}', 'run_name=ft']),
     Case('run-name-empty', ["run_name: expected a non-empty name, got ''"],
          args=['--cfg-options', "run_name=''"]),
     Case('run-name-with-separator', ["run_name: 'a/b' contains a path separator",
@@ -376,6 +376,36 @@ CASES: List[Case] = [
         '({tmp}/needs_pkg.py, line 1: import surely_not_installed_pkg)'],
         args=['--cfg-options', "custom_imports={'imports': ['needs_pkg']}"],
         modules=dict(needs_pkg='import surely_not_installed_pkg\n')),
+    # --- round two: values valid alone, not together
+    Case('finetune-modules-without-weights', [
+        "finetune_modules=['net.2'] trains only those parameters and freezes the rest, but no "
+        'weights are loaded (ckpt_file=None, resume=False)', 'random initial values',
+        'Set ckpt_file to the pretrained checkpoint'],
+        args=['--cfg-options', 'finetune_modules=[net.2]']),
+    Case('finetune-modules-near-miss', [
+        "finetune_modules: ['net.5'] match no parameter name ('net.5': nearest ['net.0', "
+        "'net.2'])"],
+        args=['--cfg-options', 'finetune_modules=[net.5]', 'ckpt_file={last}', 'run_name=ft']),
+    Case('custom-keys-match-nothing', [
+        "optim_wrapper.paramwise_cfg.custom_keys: ['nett.0'] match no parameter name "
+        "('nett.0': nearest ['net.0'"],
+        args=['--cfg-options',
+              "optim_wrapper.paramwise_cfg={'custom_keys': {'nett.0': {'lr_mult': 0.1}}}"]),
+    Case('min-lr-above-lr', [
+        'param_scheduler.1.eta_min=0.1 (CosineAnnealingLR) is above the learning rate '
+        'optim_wrapper.optimizer.lr=0.01', 'min_lr must not exceed max_lr'],
+        args=['--cfg-options', 'param_scheduler.1.eta_min=0.1']),
+    Case('reference-min-lr-above-max-lr', [
+        'param_scheduler.1.stop_lr=0.01 (PlateauLR) is above the learning rate '
+        'optim_wrapper.optimizer.lr=0.001', 'min_lr must not exceed max_lr'],
+        text="trainer = dict(max_lr=1e-3, min_lr=1e-2, lr_scheduler='plateau', max_epochs=2, "
+             "losses_weight={'y': 1.0}, lossfn='mse')\n"
+             "model = dict(type='MLP', in_features=4)\n"
+             "train_dataloader = dict(dataset=dict(type='SyntheticRegression', num_samples=8, "
+             "in_features=4), batch_size=4)\n"),
+    Case('plateau-patience-negative', [
+        'param_scheduler.0.patience: expected an int >= 0', 'got -1'],
+        args=['--cfg-options', "param_scheduler=[{'type': 'PlateauLR', 'patience': -1}]"]),
     Case('resume-below-epochs-done', [
         'resume: {last} has 2 epochs done, more than train_cfg.max_epochs=1; nothing was '
         'changed', 'set max_epochs above 2'],

@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import torch
 
+from trainkit.config.consistency import consistency_problems
 from trainkit.config.mmengine.leftovers import drop_delete_leftovers
 from trainkit.config.mmengine.runtime import map_runtime_keys
 from trainkit.errors import ConfigError
@@ -415,4 +416,6 @@ def validate_config(cfg: Dict) -> None:
     _dataloader_flags(chk, cfg, 'val_dataloader')
     _device(chk, cfg)
     _vis_backends(chk, cfg)
+    for problem in consistency_problems(cfg):
+        chk.add(problem)
     chk.raise_if_any()
