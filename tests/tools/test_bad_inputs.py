@@ -406,6 +406,27 @@ CASES: List[Case] = [
     Case('plateau-patience-negative', [
         'param_scheduler.0.patience: expected an int >= 0', 'got -1'],
         args=['--cfg-options', "param_scheduler=[{'type': 'PlateauLR', 'patience': -1}]"]),
+    # --- round two: how a value is written on the command line
+    Case('cfg-option-unbalanced-bracket', [
+        "--cfg-options model.hidden: the brackets of '[8,8' do not pair up (1 unclosed '[')",
+        'write the whole value in quotes for the shell, e.g. "model.hidden=[1, 2]"'],
+        args=['--cfg-options', 'model.hidden=[8,8']),
+    Case('cfg-option-dict-call', [
+        '--cfg-options model: "dict(type=\'MLP\', in_features=4)" is Python call syntax, '
+        'which --cfg-options does not run',
+        'model="{\'type\': \'MLP\', \'in_features\': 4}"'],
+        args=['--cfg-options', "model=dict(type='MLP', in_features=4)"]),
+    Case('cfg-option-dict-call-in-a-list', [
+        "param_scheduler=\"[{'type': 'PlateauLR', 'patience': 1}]\""],
+        args=['--cfg-options', "param_scheduler=[dict(type='PlateauLR',patience=1)]"]),
+    Case('bool-argument-as-a-word', [
+        "optim_wrapper.optimizer.amsgrad: AdamW expects bool, got 'yes' (str); write "
+        '--cfg-options optim_wrapper.optimizer.amsgrad=False (or True)'],
+        args=['--cfg-options', 'optim_wrapper.optimizer.amsgrad=yes']),
+    Case('number-argument-as-a-word', [
+        "default_hooks.ema.ema_decay: EMAHook expects a number or None, got 'high' (str); "
+        'write a number without quotes, e.g. --cfg-options default_hooks.ema.ema_decay=0.995'],
+        args=['--cfg-options', 'default_hooks.ema.ema_decay=high']),
     Case('resume-below-epochs-done', [
         'resume: {last} has 2 epochs done, more than train_cfg.max_epochs=1; nothing was '
         'changed', 'set max_epochs above 2'],

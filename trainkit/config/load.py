@@ -275,7 +275,74 @@ def parse_cfg_options(options: Sequence[str]) -> List[Tuple[str, Any]]:
         else:
             raise ConfigError(f'--cfg-options: {word!r} is not of the form key=value '
                               f'(e.g. optim_wrapper.optimizer.lr=1e-3)')
+    for key, value in pairs:
+        _check_value_syntax(key, value)
     return [(key, parse_value(value)) for key, value in pairs]
+
+
+_OPEN, _CLOSE = '([{', ')]}'
+
+
+def _unbalanced(text: str) -> str:
+    """'' if the brackets outside quotes pair up, else what is wrong."""
+    stack, quote = [], None
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in '\'"':
+            quote = ch
+        elif ch in _OPEN:
+            stack.append(ch)
+        elif ch in _CLOSE:
+            if not stack or _OPEN.index(stack[-1]) != _CLOSE.index(ch):
+                return f'an unmatched {ch!r}'
+            stack.pop()
+    return f'{len(stack)} unclosed {stack[-1]!r}' if stack else ''
+
+
+class _CallsToLiterals(ast.NodeTransformer):
+    """``dict(a=1)`` -> ``{'a': 1}``, ``list((1, 2))``/``tuple([1])`` -> the literal."""
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        if name == 'dict' and not node.args:
+            return ast.Dict(keys=[ast.Constant(k.arg) for k in node.keywords],
+                            values=[k.value for k in node.keywords])
+        if name in ('list', 'tuple') and len(node.args) == 1 and not node.keywords and \
+                isinstance(node.args[0], (ast.List, ast.Tuple)):
+            kind = ast.List if name == 'list' else ast.Tuple
+            return kind(elts=node.args[0].elts, ctx=ast.Load())
+        return node
+
+
+def _check_value_syntax(key: str, text: str) -> None:
+    """Call syntax (``dict(type='MLP')``) and unbalanced brackets get a message saying how
+    to write the value; everything else is left to :func:`parse_value`."""
+    stripped = text.strip()
+    try:
+        tree = ast.parse(stripped, mode='eval')
+    except SyntaxError:
+        tree = None
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and (
+        node.keywords or isinstance(node.func, ast.Name) and
+        node.func.id in ('dict', 'list', 'tuple', 'set'))] if tree is not None else []
+    if calls:
+        literal = ast.unparse(ast.fix_missing_locations(_CallsToLiterals().visit(tree)))
+        try:
+            ast.literal_eval(literal)
+            example = f'{key}="{literal}"'
+        except (ValueError, SyntaxError):
+            example = f'{key}="{{\'type\': \'MLP\', \'in_features\': 4}}"'
+        raise ConfigError(f'--cfg-options {key}: {stripped!r} is Python call syntax, which '
+                          f'--cfg-options does not run; write the value as a literal, e.g. '
+                          f'{example} (in quotes for the shell)')
+    problem = _unbalanced(stripped)
+    if problem:
+        raise ConfigError(f'--cfg-options {key}: the brackets of {stripped!r} do not pair up '
+                          f'({problem}); write the whole value in quotes for the shell, e.g. '
+                          f'"{key}=[1, 2]" or "{key}={{\'a\': 1}}"; for text with a bracket, '
+                          f'quote it as a string: "{key}=\'{stripped}\'"')
 
 
 def _child(container, part: str, path: str, create: bool):
