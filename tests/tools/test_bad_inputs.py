@@ -131,7 +131,8 @@ def _spice_data(path: str, **options) -> Dict:
 class Case:
     """One bad input: ``args`` after the config path (``{tmp}``, ``{work}``, ``{last}`` and
     ``{cfg}`` filled in), the message fragments expected on stderr, the files ``setup`` makes
-    in ``{tmp}``, ``loader``: keys replaced in the tiny run's ``train_dataloader``, ``text``:
+    in ``{tmp}``, ``loader`` / ``val``: keys replaced in the tiny run's ``train_dataloader`` /
+    ``val_dataloader``, ``text``:
     a config file (str, or bytes written as they are) with the name suffix ``suffix`` written
     instead of the tiny run's config, and ``modules``: Python modules written into ``{tmp}``
     (importable with ``--custom-imports``)."""
@@ -143,6 +144,7 @@ class Case:
     loader: Dict = field(default_factory=dict)
     suffix: str = '.py'
     modules: Dict[str, str] = field(default_factory=dict)
+    val: Dict = field(default_factory=dict)
 
 
 CASES: List[Case] = [
@@ -336,6 +338,19 @@ CASES: List[Case] = [
         "'trainkit_synthetic_demo'", 'demo_if_missing=False asks for real data',
         'Point path to the real SPICE file'],
         setup=['demo-file'], loader=_spice_data('{tmp}/spice-demo.hdf5')),
+    Case('train-and-val-split-differently', [
+        "train_dataloader.dataset and val_dataloader.dataset read '{tmp}/spice-demo.hdf5' with "
+        'different settings (seed: 0 vs 1; train vs val)', 'leak into training'],
+        setup=['demo-file'], args=['--cfg-options', 'val_dataloader.dataset.seed=1'],
+        loader=_spice_data('{tmp}/spice-demo.hdf5', split='train', demo_if_missing=True),
+        val=_spice_data('{tmp}/spice-demo.hdf5', split='val', demo_if_missing=True)),
+    Case('validation-on-the-training-file', [
+        "val_dataloader.dataset: split='all' of '{tmp}/spice-demo.hdf5', the file "
+        "train_dataloader reads with split='train': validation would score samples the model "
+        'trains on'],
+        setup=['demo-file'],
+        loader=_spice_data('{tmp}/spice-demo.hdf5', split='train', demo_if_missing=True),
+        val=_spice_data('{tmp}/spice-demo.hdf5', split='all', demo_if_missing=True)),
     Case('demo-if-missing-a-string', ["train_dataloader.dataset.demo_if_missing: SpiceDataset "
                                       "expects bool or dict, got 'False' (str); write "
                                       '--cfg-options train_dataloader.dataset.demo_if_missing='
@@ -445,12 +460,12 @@ def _prepare(case: Case, tmp: str, work: str):
         _write(cfg_path, case.text if isinstance(case.text, bytes) else case.text.encode())
     else:
         cfg = h.tiny_cfg(work, train_cfg=dict(max_epochs=2))
-        loader = {k: _fill(v, fill) if isinstance(v, str) else v
-                  for k, v in case.loader.items()}
-        if 'dataset' in loader:
-            loader['dataset'] = {k: _fill(v, fill) if isinstance(v, str) else v
-                                 for k, v in loader['dataset'].items()}
-        cfg['train_dataloader'] = dict(cfg['train_dataloader'], **loader)
+        for where, given in (('train_dataloader', case.loader), ('val_dataloader', case.val)):
+            loader = {k: _fill(v, fill) if isinstance(v, str) else v for k, v in given.items()}
+            if 'dataset' in loader:
+                loader['dataset'] = {k: _fill(v, fill) if isinstance(v, str) else v
+                                     for k, v in loader['dataset'].items()}
+            cfg[where] = dict(cfg[where], **loader)
         h.write_config(cfg_path, cfg)
     return cfg_path, [_fill(a, fill) for a in case.args], [_fill(e, fill) for e in case.expect]
 
