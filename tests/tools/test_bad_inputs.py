@@ -526,8 +526,8 @@ def test_a_stale_lock_is_taken_over_with_a_notice_and_released(work, tmp_path):
     cfg = h.write_config(str(tmp_path / 'cfg.py'), h.tiny_cfg(work, train_cfg=dict(max_epochs=3)))
     result = h.cli([cfg, '--resume'])
     assert result.rc == 0, result.err
-    assert f'{work}/.trainkit.lock: a stale lock of pid ' in result.out
-    assert 'was taken over (that process no longer runs' in result.out
+    assert f'notice: {work}/.trainkit.lock: a stale lock of pid ' in result.err
+    assert 'was taken over (that process no longer runs' in result.err
     assert not os.path.exists(os.path.join(work, LOCK_FILE))
     assert load_checkpoint(os.path.join(work, LAST))['meta']['epoch'] == 3
 

@@ -100,3 +100,10 @@ def test_local_rank_in_both_spellings_sets_local_rank():
     env = {'LOCAL_RANK': '1'}  # torchrun's own value wins
     setup_launcher(None, 3, environ=env)
     assert env == {'LOCAL_RANK': '1'}
+
+
+def test_cfg_options_given_twice_apply_both_in_order(cfg):
+    result = h.cli([cfg, '--dry-run', '--cfg-options', 'train_cfg.max_epochs=1', 'seed=3',
+                    '--cfg-options', 'train_cfg.max_epochs=3'])
+    assert result.rc == 0, result.err
+    assert "'seed': 3" in result.out and "'train_cfg': {'max_epochs': 3}" in result.out

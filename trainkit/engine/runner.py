@@ -228,7 +228,7 @@ class Runner:
         """Run ``max_epochs`` epochs (from the resumed epoch); return the trained model. The
         work dir is locked meanwhile (a second run there stops: :class:`WorkDirLock`)."""
         self.check_monitors()
-        with WorkDirLock(self.work_dir, self.log.info, active=self.is_main):
+        with WorkDirLock(self.work_dir, active=self.is_main):
             return self._train()
 
     def _train(self) -> nn.Module:

@@ -22,7 +22,7 @@ the end of the run and on any error; a lock left by a killed process on this hos
 gone) is taken over with a notice. A lock from another host is never taken over: delete the
 file by hand once that run is really gone::
 
-    with WorkDirLock('work_dirs/spice-demo', report=print):
+    with WorkDirLock('work_dirs/spice-demo'):
         ...   # train
 """
 import getpass
@@ -37,6 +37,7 @@ from typing import Callable, Dict, List, Optional
 
 from trainkit.checkpointing.names import config_file, last_file, run_file_pattern
 from trainkit.errors import WorkDirError
+from trainkit.utils.dist import broadcast_object
 
 LOG_SUFFIXES = ('.log', '.jsonl')
 
@@ -138,7 +139,8 @@ class WorkDirLock:
 
     Args:
         work_dir: the run's work dir (created and checked writable on entry).
-        report: where the notice about a taken-over stale lock goes.
+        report: where the notice about a taken-over stale lock goes (default: stderr; not
+            the run's log, which a resumed run keeps identical to an uninterrupted one).
         active: False on the ranks that write no files (nothing is done).
 
     Raises:
@@ -147,20 +149,33 @@ class WorkDirLock:
 
     Example::
 
-        with WorkDirLock(runner.work_dir, report=print):
+        with WorkDirLock(runner.work_dir):
             runner.train()
     """
 
-    def __init__(self, work_dir: str, report: Callable[[str], None] = print,
+    def __init__(self, work_dir: str, report: Optional[Callable[[str], None]] = None,
                  active: bool = True):
-        self.work_dir, self.report, self.active = work_dir, report, active
+        self.report = report or (lambda text: print(f'notice: {text}', file=sys.stderr,
+                                                     flush=True))
+        self.work_dir, self.active = work_dir, active
         self.path = os.path.join(work_dir, LOCK_FILE)
         self.held = False
 
     def __enter__(self) -> 'WorkDirLock':
+        problem = None
         if self.active:
-            prepare_work_dir(self.work_dir)
-            self.acquire()
+            try:
+                prepare_work_dir(self.work_dir)
+                self.acquire()
+            except WorkDirError as err:
+                problem = err
+        # every rank calls this: the others stop with the main process instead of waiting
+        # for it in their first collective
+        message = broadcast_object(None if problem is None else str(problem))
+        if problem is not None:
+            raise problem
+        if message is not None:
+            raise WorkDirError(message)
         return self
 
     def __exit__(self, *exc) -> None:
