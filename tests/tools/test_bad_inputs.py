@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
@@ -684,3 +685,30 @@ def test_disk_full_while_logging_exits_2_and_the_run_resumes(tmp_path):
     resumed = h.cli([cfg, '--resume'])
     assert resumed.rc == 0, resumed.err
     assert load_checkpoint(os.path.join(work, LAST))['meta']['epoch'] == 3
+
+
+@pytest.mark.slow
+def test_two_real_processes_in_one_work_dir(tmp_path):
+    """A real second ``tools/train.py`` while the first trains: exit 2 naming the first's pid;
+    once the first is killed (SIGKILL leaves its lock), ``--resume`` takes the lock over."""
+    work = str(tmp_path / 'work')
+    cfg = h.write_config(str(tmp_path / 'cfg.py'),
+                         h.tiny_cfg(work, train_cfg=dict(max_epochs=100000)))
+    first = subprocess.Popen([sys.executable, h.TRAIN, cfg], cwd=h.ROOT, env=h.child_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        lock = os.path.join(work, LOCK_FILE)
+        deadline = time.monotonic() + 60
+        while not os.path.exists(lock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.path.exists(lock), 'the first run took no lock within 60 s'
+        second = h.cli([cfg, '--resume'])
+        assert second.rc == 2 and f'is in use by another run: pid {first.pid} on host ' in \
+            second.err, second.err
+    finally:
+        first.kill()
+        first.wait()
+    third = h.cli([cfg, '--cfg-options', 'train_cfg.max_epochs=1'])
+    assert third.rc == 0, third.err
+    assert f'a stale lock of pid {first.pid}' in third.err
+    assert not os.path.exists(os.path.join(work, LOCK_FILE))
