@@ -2,8 +2,9 @@
 #
 #   python tools/train.py configs/spice.py
 #
-# With no data/spice.hdf5 present, a small synthetic file in the SPICE layout is written there
-# first (48 molecules of H, C, N, O; Morse bonds + Lennard-Jones, exact forces; ~1 s). To train
+# With no data/spice-demo.hdf5 present, a small synthetic file in the SPICE layout is written
+# there first (48 molecules of H, C, N, O; Morse bonds + Lennard-Jones, exact forces; ~1 s;
+# marked synthetic inside, and only ever written under a name containing "demo"). To train
 # on the real SPICE data, download e.g. SPICE-2.0.1.hdf5 (https://github.com/openmm/spice-dataset)
 # and point both datasets at it (or edit _data_path below):
 #
@@ -17,7 +18,8 @@
 #       train_dataloader.dataset.max_molecules=2000 val_dataloader.dataset.max_molecules=2000 \
 #       test_dataloader.dataset.max_molecules=2000
 #
-# (with demo_if_missing=False a wrong path is an error instead of a new synthetic file)
+# (a wrong path to real data is an error: the demo file is written only under a name containing
+# "demo", and with demo_if_missing=False a file marked synthetic is refused)
 #
 # (the real file has elements beyond H, C, N, O: widen `elements` or keep the filter; expect to
 # want more epochs and a larger model).
@@ -35,7 +37,7 @@ run_name = 'spice-demo'
 work_dir = 'work_dirs/spice-demo'
 seed = 0
 
-_data_path = 'data/spice.hdf5'
+_data_path = 'data/spice-demo.hdf5'
 _dataset = dict(type='SpiceDataset', path=_data_path, val_fraction=0.15, test_fraction=0.1,
                 seed=0, energy_key='dft_total_energy', length_unit='angstrom', energy_unit='eV',
                 reference_energies='fit', max_molecules=None, elements=['H', 'C', 'N', 'O'],

@@ -132,7 +132,7 @@ def make_sandbox(path, spice_file) -> str:
     os.makedirs(os.path.join(path, 'docs', 'images'))
     os.symlink(os.path.join(DOCS, 'examples'), os.path.join(path, 'docs', 'examples'))
     os.makedirs(os.path.join(path, 'data'))
-    os.symlink(spice_file, os.path.join(path, 'data', 'spice.hdf5'))
+    os.symlink(spice_file, os.path.join(path, 'data', 'spice-demo.hdf5'))
     return str(path)
 
 

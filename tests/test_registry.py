@@ -103,3 +103,39 @@ def test_custom_imports_flag_is_recorded_in_the_saved_config(tiny_cfg, custom_op
     assert custom_optim_module in open(saved, encoding='utf-8').read()
     # the saved config repeats the run on its own, without the flag
     assert main([saved, '--dry-run']) == 0
+
+
+@pytest.fixture
+def restored_optimizers():
+    OPTIMIZERS.import_from_location()
+    saved = dict(OPTIMIZERS._module_dict)
+    yield
+    OPTIMIZERS._module_dict.clear()
+    OPTIMIZERS._module_dict.update(saved)
+
+
+def test_a_name_that_shadows_a_built_in_needs_force_and_then_names_both(restored_optimizers,
+                                                                        capsys):
+    class SGD(torch.optim.SGD):
+        pass
+
+    with pytest.raises(ConfigError, match="optimizer 'SGD': tests.test_registry.test_a_name_"
+                                          ".*would shadow the built-in torch.optim.sgd.SGD"):
+        OPTIMIZERS.register_module(module=SGD)
+    assert lookup(OPTIMIZERS, 'SGD') is torch.optim.SGD  # nothing was replaced
+    OPTIMIZERS.register_module(module=SGD, force=True)
+    assert lookup(OPTIMIZERS, 'SGD') is SGD
+    err = capsys.readouterr().err
+    assert "notice: optimizer 'SGD' is now tests.test_registry." in err
+    assert 'replacing torch.optim.sgd.SGD for every config' in err
+
+
+def test_registering_the_same_class_again_is_quiet(restored_optimizers, capsys):
+    class Reloaded(torch.optim.SGD):
+        pass
+
+    OPTIMIZERS.register_module(module=Reloaded)
+    again = type('Reloaded', (torch.optim.SGD,), {'__module__': Reloaded.__module__,
+                                                   '__qualname__': Reloaded.__qualname__})
+    OPTIMIZERS.register_module(module=again)  # its module imported a second time
+    assert lookup(OPTIMIZERS, 'Reloaded') is again and capsys.readouterr().err == ''

@@ -16,7 +16,14 @@ from typing import List, Optional
 if __package__ in (None, ''):  # run as a script from a source checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from trainkit.cli import ArgumentParser, apply_cli_overrides, dry_run, report_error  # noqa: E402
+from trainkit.cli import (  # noqa: E402
+    LAUNCHERS,
+    ArgumentParser,
+    apply_cli_overrides,
+    dry_run,
+    report_error,
+    setup_launcher,
+)
 from trainkit.errors import Preempted  # noqa: E402
 
 
@@ -30,9 +37,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              'param_scheduler.0.end=5 run_name="\'007\'" (given twice, '
                              'both are applied in order)')
     parser.add_argument('--resume', nargs='?', const=True, default=None, metavar='CKPT',
-                        help='continue a run: from CKPT, or {work_dir}/{run_name}_last.pt')
+                        help='continue a run: from CKPT, or (bare, or "auto" as in MMEngine) '
+                             'from {work_dir}/{run_name}_last.pt')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision (bf16 on CPU; fp16 with loss scaling on CUDA)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the LR by the total batch size (auto_scale_lr.enable=True; '
+                             'the config gives base_batch_size)')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='train without validation (val_dataloader=None)')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default=None,
+                        help='how the processes were started: none (one), pytorch (torchrun), '
+                             'slurm (srun); left out: torchrun\'s environment if there is one')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=None,
+                        help='set by torch.distributed.launch (LOCAL_RANK)')
     parser.add_argument('--seed', type=int, help='random seed (overrides seed)')
     parser.add_argument('--custom-imports', nargs='+', default=[], metavar='MODULE',
                         help='modules to import first (where your components are registered)')
@@ -47,15 +65,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
         from trainkit.config.load import import_custom_modules, load_config
+        from trainkit.datasets.spice_demo import demo_writes_to_temp
         from trainkit.engine.runner import Runner
         from trainkit.utils.dist import shutdown_distributed
+        setup_launcher(args.launcher, args.local_rank)
         cfg = load_config(args.config, args.cfg_options)
         import_custom_modules(cfg, args.custom_imports)
         apply_cli_overrides(cfg, args)
-        runner = Runner.from_cfg(cfg)
-        if args.dry_run:
-            dry_run(runner, cfg)
+        if args.dry_run:  # writes nothing: a missing demo data file goes to a temp folder
+            with demo_writes_to_temp():
+                dry_run(Runner.from_cfg(cfg), cfg)
             return 0
+        runner = Runner.from_cfg(cfg)
         runner.train()
         del runner  # its DDP wrapper holds the process group
         shutdown_distributed()

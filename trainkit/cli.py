@@ -1,12 +1,15 @@
 """Shared pieces of the command-line tools: CLI overrides, dry runs, error reporting."""
 import argparse
+import os
 import pprint
+import re
 import sys
 import traceback
+from typing import Optional
 
 from trainkit.config.reference.expand import explain_reference_keys
 from trainkit.engine.from_cfg import prepare_config, to_plain_dict
-from trainkit.errors import TrainkitError
+from trainkit.errors import ConfigError, TrainkitError
 from trainkit.optim.schedule.simulate import simulate_schedule
 from trainkit.utils.suggest import close_matches
 
@@ -70,13 +73,33 @@ def _record_custom_imports(cfg, modules) -> None:
 
 
 def apply_cli_overrides(cfg, args) -> None:
-    """Apply ``--work-dir``, ``--seed``, ``--resume``, ``--amp`` and ``--custom-imports``
-    to a loaded config (so that the config saved in the work dir repeats the run)."""
+    """Apply ``--work-dir``, ``--seed``, ``--resume``, ``--amp``, ``--auto-scale-lr``,
+    ``--no-validate`` and ``--custom-imports`` to a loaded config (so that the config saved in
+    the work dir repeats the run).
+
+    MMEngine's training-command flags mean what they mean there: ``--resume auto`` is a bare
+    ``--resume`` (this run's ``{run_name}_last.pt``), ``--resume PATH`` continues PATH,
+    ``--auto-scale-lr`` sets ``auto_scale_lr.enable=True`` (the config must give
+    ``base_batch_size``), ``--no-validate`` drops ``val_dataloader`` (no validation, so no
+    best-k files and no early stopping).
+    """
     _record_custom_imports(cfg, getattr(args, 'custom_imports', None) or [])
     if args.work_dir is not None:
         _set(cfg, 'work_dir', args.work_dir, 'save_dir')
     if args.seed is not None:
         _set(cfg, 'seed', args.seed)
+    if args.resume == 'auto':
+        args.resume = True
+    if getattr(args, 'auto_scale_lr', False):
+        section = cfg.get('auto_scale_lr')
+        if not isinstance(section, dict) or section.get('base_batch_size') is None:
+            raise ConfigError('--auto-scale-lr: the config has no auto_scale_lr.base_batch_size '
+                              '(the total batch size its learning rate was tuned for); add '
+                              'auto_scale_lr = dict(base_batch_size=256) to the config or '
+                              '--cfg-options auto_scale_lr.base_batch_size=256')
+        section['enable'] = True
+    if getattr(args, 'no_validate', False):
+        cfg['val_dataloader'] = None
     if args.resume is not None:
         # `--resume CKPT` continues CKPT; a bare `--resume` continues this run's own
         # {run_name}_last.pt, whatever ckpt_file says (in a finetune config ckpt_file names
@@ -92,6 +115,57 @@ def apply_cli_overrides(cfg, args) -> None:
             cfg['optim_wrapper'] = {'type': 'AmpOptimWrapper'}
         elif wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':
             wrapper['type'] = 'AmpOptimWrapper'
+
+
+LAUNCHERS = ('none', 'pytorch', 'slurm')
+
+
+def _first_host(nodelist: str) -> str:
+    """The first host of a Slurm node list: ``'gpu[03-05,07],cpu1'`` -> ``'gpu03'``."""
+    match = re.match(r'([^,\[]+)(?:\[([^\]]+)\])?', nodelist.strip())
+    if not match:
+        return nodelist
+    prefix, ranges = match.groups()
+    return prefix + (re.split('[,-]', ranges)[0] if ranges else '')
+
+
+def setup_launcher(launcher: Optional[str] = None, local_rank=None, environ=os.environ) -> None:
+    """MMEngine's ``--launcher`` and ``--local-rank``, as torchrun's environment.
+
+    ``None`` (not given): torchrun's environment if there is one, else one process;
+    ``none``: one process (an error under torchrun, which would start N identical runs);
+    ``pytorch``: started by ``torchrun`` (``RANK``/``WORLD_SIZE`` must be set); ``slurm``:
+    ``srun`` — ``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID`` become ``RANK``/
+    ``WORLD_SIZE``/``LOCAL_RANK``, the first host of ``SLURM_NODELIST`` ``MASTER_ADDR`` (port
+    29500 unless ``MASTER_PORT`` is set). ``--local-rank N`` (passed by the old
+    ``torch.distributed.launch``) sets ``LOCAL_RANK`` if it is not set.
+    """
+    if local_rank is not None:
+        environ.setdefault('LOCAL_RANK', str(local_rank))
+    world = environ.get('WORLD_SIZE')
+    if launcher == 'none':
+        if world not in (None, '', '1'):
+            raise ConfigError(f'--launcher none, but this process was started by a distributed '
+                              f'launcher (WORLD_SIZE={world}): each of the {world} processes '
+                              f'would train alone; use --launcher pytorch (or leave it out)')
+    elif launcher == 'pytorch':
+        missing = [k for k in ('RANK', 'WORLD_SIZE') if not environ.get(k)]
+        if missing:
+            raise ConfigError(f'--launcher pytorch: {" and ".join(missing)} not set, so this '
+                              f'process was not started by torchrun; start it with torchrun '
+                              f'--nproc_per_node=N tools/train.py CONFIG --launcher pytorch, or '
+                              f'use --launcher none')
+    elif launcher == 'slurm':
+        needed = ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_LOCALID', 'SLURM_NODELIST')
+        missing = [k for k in needed if not environ.get(k)]
+        if missing:
+            raise ConfigError(f'--launcher slurm: {", ".join(missing)} not set, so this is not a '
+                              f'Slurm job step; start it with srun (one task per GPU), or use '
+                              f'--launcher none')
+        environ['RANK'], environ['WORLD_SIZE'] = environ['SLURM_PROCID'], environ['SLURM_NTASKS']
+        environ['LOCAL_RANK'] = environ['SLURM_LOCALID']
+        environ.setdefault('MASTER_ADDR', _first_host(environ['SLURM_NODELIST']))
+        environ.setdefault('MASTER_PORT', '29500')
 
 
 def report_error(err: BaseException, debug: bool) -> int:
@@ -119,7 +193,10 @@ def describe_param_groups(runner) -> str:
 
 
 def dry_run(runner, cfg, steps: int = 10) -> None:
-    """Print the resolved config, the parameter groups and the first learning rates."""
+    """Check what a run checks before its first step (monitored metrics, the checkpoint to
+    resume or load: it must fit the model), print the resolved config, the parameter groups
+    and the first learning rates. Nothing is written."""
+    runner.check_monitors()
 
     notes = explain_reference_keys(to_plain_dict(cfg))
     if notes:
@@ -134,4 +211,6 @@ def dry_run(runner, cfg, steps: int = 10) -> None:
     for row in rows:
         lrs = ', '.join(f'{v:.4e}' for k, v in row.items() if k.startswith('lr_'))
         print(f'  step {row["step"]:>4}  epoch {row["epoch"]:.3f}  lr {lrs}')
+    # last: a resume replaces the schedule state the simulation above moved
+    runner.load_checkpoint_once()
     print('Dry run: nothing was trained or written.')

@@ -20,9 +20,17 @@ The modules that fill a registry are imported the first time a name is looked up
 exact name, then a unique case-insensitive match, then a dotted import path
 (``'torch.optim.AdamW'``); otherwise a :class:`~trainkit.errors.ConfigError` that lists the
 closest registered names.
+
+Name clashes are errors, not silent replacements: a class of yours registered under a name
+that a built-in already has (``@OPTIMIZERS.register_module()`` on a class named ``AdamW``
+would replace torch's AdamW for every config) is refused unless you say
+``register_module(force=True)``, and then a notice names both; two of your modules
+registering one name is an error naming both modules (registering the same class again, e.g.
+when its module is reloaded, is fine).
 """
 import importlib
 import inspect
+import sys
 from typing import Any, Dict, List, Optional
 
 from mmengine.registry import DATASETS as MM_DATASETS
@@ -33,12 +41,66 @@ from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MM_OPTIM_WRAPPER_CON
 from mmengine.registry import OPTIM_WRAPPERS as MM_OPTIM_WRAPPERS
 from mmengine.registry import OPTIMIZERS as MM_OPTIMIZERS
 from mmengine.registry import PARAM_SCHEDULERS as MM_PARAM_SCHEDULERS
-from mmengine.registry import Registry
+from mmengine.registry import Registry as MMRegistry
 
 from trainkit.errors import ConfigError
 from trainkit.utils.suggest import did_you_mean
 
 _OPTIM = ['mmengine.optim', 'trainkit.optim']
+BUILT_IN_PACKAGES = ('trainkit', 'mmengine', 'torch')
+
+
+def _where(obj) -> str:
+    return f'{getattr(obj, "__module__", "?")}.{getattr(obj, "__qualname__", obj)}'
+
+
+def _is_built_in(obj) -> bool:
+    return getattr(obj, '__module__', '').split('.')[0] in BUILT_IN_PACKAGES
+
+
+def _same(a, b) -> bool:
+    """The same class, or the same definition imported again (a reloaded module)."""
+    return a is b or _where(a) == _where(b)
+
+
+class Registry(MMRegistry):
+    """mmengine's Registry, with name clashes reported (see the module docstring)."""
+
+    def _register_module(self, module, module_name=None, force: bool = False) -> None:
+        names = module_name if module_name is not None else getattr(module, '__name__', None)
+        names = [names] if isinstance(names, str) else list(names or [])
+        if not _is_built_in(module):
+            for reg in _chain(self):  # the built-ins a user's name could shadow, all present
+                reg.import_from_location()
+            for name in names:
+                self._check_clash(module, name, force)
+        for name in names:  # registering the same class again replaces it quietly
+            existing = self._module_dict.get(name)
+            if existing is not None and _same(existing, module):
+                del self._module_dict[name]
+        super()._register_module(module, module_name, force)
+
+    def _check_clash(self, module, name: str, force: bool) -> None:
+        existing = next((reg._module_dict[name] for reg in _chain(self)
+                         if name in reg._module_dict), None)
+        if existing is None or _same(existing, module):
+            return
+        if force:
+            print(f'notice: {self.name} {name!r} is now {_where(module)}, replacing '
+                  f'{_where(existing)} for every config (register_module(force=True))',
+                  file=sys.stderr, flush=True)
+        elif _is_built_in(existing):
+            raise ConfigError(
+                f'{self.name} {name!r}: {_where(module)} would shadow the built-in '
+                f'{_where(existing)} for every config that names {name!r}; register yours '
+                f'under another name (register_module(name=\'My{name}\')), or pass '
+                f'register_module(force=True) to replace the built-in on purpose')
+        else:
+            raise ConfigError(
+                f'{self.name} {name!r} is registered twice: by {_where(existing)} and by '
+                f'{_where(module)}; rename one of them (register_module(name=...)), or import '
+                f'only one of the two modules (custom_imports)')
+
 
 MODELS = Registry('model', parent=MM_MODELS, scope='trainkit', locations=['trainkit.models'])
 # mmengine keeps losses in MODELS; trainkit gives them a registry of their own (a root: a

@@ -12,7 +12,7 @@ work_dir = 'work_dirs/spice-mmengine'
 randomness = dict(seed=0, deterministic=False)
 
 dataset_type = 'SpiceDataset'        # helper variables, as OpenMMLab configs keep them
-data_root = 'data/spice.hdf5'
+data_root = 'data/spice-demo.hdf5'
 spice = dict(type=dataset_type, path=data_root, val_fraction=0.15, seed=0,
              energy_key='dft_total_energy', length_unit='angstrom', energy_unit='eV',
              reference_energies='fit', elements=['H', 'C', 'N', 'O'], collate='flat',

@@ -53,7 +53,8 @@ def test_all_problems_at_once(tiny_cfg):
 def test_wrong_value_type(tiny_cfg):
     tiny_cfg['optim_wrapper']['optimizer']['lr'] = 'fast'
     assert problems(tiny_cfg) == ["optim_wrapper.optimizer.lr: AdamW expects a number or Tensor, "
-                                  "got 'fast' (str)"]
+                                  "got 'fast' (str); write a number without quotes, e.g. "
+                                  "--cfg-options optim_wrapper.optimizer.lr=0.001"]
 
 
 @pytest.mark.parametrize('section, key, value, expected', [

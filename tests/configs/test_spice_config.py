@@ -16,7 +16,7 @@ EPOCHS = 4
 
 
 def spice_cfg(tmp_path, *options):
-    data = tmp_path / 'spice.hdf5'
+    data = tmp_path / 'spice-demo.hdf5'
     return load_config(CONFIG, [f'work_dir={tmp_path / "work"}',
                                 f'train_dataloader.dataset.path={data}',
                                 f'val_dataloader.dataset.path={data}',
@@ -78,10 +78,11 @@ def test_logs_and_checkpoints(trained):
 
 def test_dry_run_of_the_config(tmp_path, capsys):
     from tools.train import main
-    data = tmp_path / 'spice.hdf5'
+    data = tmp_path / 'spice-demo.hdf5'
     code = main([CONFIG, '--dry-run', '--work-dir', str(tmp_path / 'work'), '--cfg-options',
                  f'train_dataloader.dataset.path={data}', f'val_dataloader.dataset.path={data}'])
     out = capsys.readouterr().out
     assert code == 0
     assert "'type': 'NeuralPotential'" in out and 'Parameter groups:' in out
     assert not os.path.exists(tmp_path / 'work' / 'loss.log')
+    assert not os.path.exists(data)  # the demo file is not written by a dry run

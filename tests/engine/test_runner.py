@@ -191,7 +191,7 @@ def test_finetune_freezes_and_trains(tmp_path):
 
 
 def test_finetune_keyword_matching_nothing(tiny_cfg):
-    tiny_cfg['finetune_modules'] = ['output']
+    tiny_cfg['finetune_modules'], tiny_cfg['resume'] = ['output'], True
     with pytest.raises(ConfigError, match=r"\['output'\] match no parameter name.*net"):
         Runner.from_cfg(tiny_cfg)
 

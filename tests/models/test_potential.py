@@ -166,7 +166,7 @@ def test_adam_on_demo_data_reduces_energy_and_forces_errors(tmp_path):
     torch.manual_seed(0)
     path = write_demo_spice(str(tmp_path / 'demo.hdf5'), n_molecules=8,
                             conformations_per_molecule=24, seed=0)
-    data = SpiceDataset(path, split='all', reference_energies='fit')
+    data = SpiceDataset(path, split='all', reference_energies='fit', demo_if_missing=True)
     loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=True,
                                          collate_fn=data.collate_fn)
     batches = list(loader)

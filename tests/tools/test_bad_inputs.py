@@ -7,10 +7,15 @@ against a copy of a finished two-epoch run; only the simulated full disk runs a 
 subprocess (the fault-injection plugin patches the checkpoint writer at import).
 """
 import argparse
+import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import h5py
 import numpy as np
@@ -21,6 +26,11 @@ import trainkit.datasets.spice  # noqa: F401  (registers SpiceDataset)
 from tests.support import components  # noqa: F401  (registers NaNAfter)
 from tests.support import reliability as h
 from trainkit.checkpointing.format import load_checkpoint
+from trainkit.config.load import load_config
+from trainkit.datasets.spice_demo import write_demo_spice
+from trainkit.engine.runner import Runner
+from trainkit.engine.work_dir import LOCK_FILE
+from trainkit.hooks.hook import Hook
 
 LAST = f'{h.RUN_NAME}_last.pt'
 
@@ -92,11 +102,29 @@ SETUPS: Dict[str, Callable[[str, str], None]] = {
         atomic_numbers=np.array([8, 1, 1], np.int16),
         conformations=np.zeros((2, 3, 3), np.float32))}),
     'afile': lambda tmp, work: _write(os.path.join(tmp, 'afile'), b'not a directory'),
+    'lock-live': lambda tmp, work: _lock(work, os.getppid(), socket.gethostname()),
+    'lock-elsewhere': lambda tmp, work: _lock(work, _dead_pid(), 'gpu-node-7'),
+    'lock-garbage': lambda tmp, work: _write(os.path.join(work, LOCK_FILE), b'{oops'),
+    'log-read-only': lambda tmp, work: os.chmod(os.path.join(work, 'loss.log'), 0o444),
+    'demo-file': lambda tmp, work: write_demo_spice(os.path.join(tmp, 'spice-demo.hdf5'), 4, 2),
 }
 
 
-def _spice_data(path: str) -> Dict:
-    return dict(dataset=dict(type='SpiceDataset', path=path))
+def _lock(work: str, pid: int, host: str) -> None:
+    _write(os.path.join(work, LOCK_FILE), json.dumps(dict(
+        pid=pid, host=host, user='ana', started='2026-01-02 03:04:05',
+        command='tools/train.py cfg.py')).encode())
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    child = subprocess.Popen([sys.executable, '-c', 'pass'])
+    child.wait()
+    return child.pid
+
+
+def _spice_data(path: str, **options) -> Dict:
+    return dict(dataset=dict(type='SpiceDataset', path=path, **options))
 
 
 # --------------------------------------------------------------------------------- cases
@@ -104,14 +132,20 @@ def _spice_data(path: str) -> Dict:
 class Case:
     """One bad input: ``args`` after the config path (``{tmp}``, ``{work}``, ``{last}`` and
     ``{cfg}`` filled in), the message fragments expected on stderr, the files ``setup`` makes
-    in ``{tmp}``, ``loader``: keys replaced in the tiny run's ``train_dataloader``, and
-    ``text``: a config file written instead of the tiny run's config."""
+    in ``{tmp}``, ``loader`` / ``val``: keys replaced in the tiny run's ``train_dataloader`` /
+    ``val_dataloader``, ``text``:
+    a config file (str, or bytes written as they are) with the name suffix ``suffix`` written
+    instead of the tiny run's config, and ``modules``: Python modules written into ``{tmp}``
+    (importable with ``--custom-imports``)."""
     id: str
     expect: Sequence[str]
     args: Sequence[str] = ()
     setup: Sequence[str] = ()
-    text: Optional[str] = None
+    text: Optional[Union[str, bytes]] = None
     loader: Dict = field(default_factory=dict)
+    suffix: str = '.py'
+    modules: Dict[str, str] = field(default_factory=dict)
+    val: Dict = field(default_factory=dict)
 
 
 CASES: List[Case] = [
@@ -228,7 +262,7 @@ CASES: List[Case] = [
     Case('finetune-modules-match-nothing', [
         "finetune_modules: ['outptu'] match no parameter name",
         "The model's modules are: net, net.0, net.2"],
-        args=['--cfg-options', 'finetune_modules=[outptu]']),
+        args=['--cfg-options', 'finetune_modules=[outptu]', 'ckpt_file={last}', 'run_name=ft']),
     Case('run-name-empty', ["run_name: expected a non-empty name, got ''"],
          args=['--cfg-options', "run_name=''"]),
     Case('run-name-with-separator', ["run_name: 'a/b' contains a path separator",
@@ -249,24 +283,190 @@ CASES: List[Case] = [
     Case('work-dir-under-a-file', ["work_dir '{tmp}/afile/run' is not writable: Not a directory",
                                    'choose another with --work-dir'],
          setup=['afile'], args=['--work-dir', '{tmp}/afile/run']),
+    # --- round two: the work dir in use, files a resume cannot write, epochs already done
+    Case('work-dir-in-use', ["work_dir '{work}' is in use by another run: pid ",
+                             'on host ', 'user ana, since 2026-01-02 03:04:05',
+                             '(lock file {work}/.trainkit.lock, process on this host)',
+                             'start this one with another --work-dir'],
+         setup=['lock-live']),
+    Case('work-dir-in-use-resume', ["work_dir '{work}' is in use by another run"],
+         setup=['lock-live'], args=['--resume']),
+    Case('work-dir-locked-from-another-host', [
+        "is in use by another run: pid", "on host gpu-node-7",
+        "process on host 'gpu-node-7'; this is", 'cannot be checked from here',
+        'if that run is gone, delete the lock file'],
+        setup=['lock-elsewhere'], args=['--resume']),
+    Case('work-dir-lock-unreadable', ['holds a lock file {work}/.trainkit.lock that cannot be '
+                                      'read', 'delete that file'],
+         setup=['lock-garbage']),
+    Case('resume-into-read-only-log', [
+        "resume: 1 file(s) of run 'tiny' in {work} that the resumed run would write are "
+        'read-only or not yours: loss.log (mode -r--r--r--, owner ', 'Nothing was touched',
+        'chmod u+w', '--work-dir NEW --resume {last}'],
+        setup=['log-read-only'], args=['--resume', '--cfg-options', 'train_cfg.max_epochs=3']),
+    Case('early-stopping-target-not-predicted', [
+        "EarlyStoppingHook.early_stoppings.energy: 'energy_mae' is not a validation metric",
+        "the metrics are ['loss', 'weighted_mae', 'y_mae', 'y_rmse']"],
+        args=['--cfg-options', "custom_hooks=[{'type': 'EarlyStoppingHook', 'early_stoppings': "
+              "{'energy': {'metric': 'mae', 'patience': 3}}}]"]),
+    Case('early-stopping-target-not-predicted-dry-run', [
+        "EarlyStoppingHook.early_stoppings.forces: 'forces_rmse' is not a validation metric"],
+        args=['--dry-run', '--cfg-options', "custom_hooks=[{'type': 'EarlyStoppingHook', "
+              "'early_stoppings': {'forces': {'metric': 'rmse', 'patience': 3}}}]"]),
+    Case('dry-run-resume-into-another-model', [
+        'the weights in {last} do not fit the model:', 'net.0.weight: checkpoint (16, 4) vs '
+        'model (8, 4)'],
+        args=['--dry-run', '--resume', '--cfg-options', 'model.hidden=[8,8]']),
+    Case('dry-run-text-file-as-checkpoint', ["checkpoint '{tmp}/text.pt' is not a PyTorch file"],
+         setup=['text.pt'], args=['--dry-run', '--cfg-options', 'ckpt_file={tmp}/text.pt']),
+    Case('launcher-pytorch-without-torchrun', ['--launcher pytorch: RANK and WORLD_SIZE not set',
+                                               'start it with torchrun'],
+         args=['--launcher', 'pytorch']),
+    Case('auto-scale-lr-without-base-batch-size', [
+        '--auto-scale-lr: the config has no auto_scale_lr.base_batch_size'],
+        args=['--auto-scale-lr']),
+    # --- round two: the demo data never passes for real data
+    Case('demo-fallback-under-a-real-data-name', [
+        "SPICE file '{tmp}/SPICE-2.0.1.hdf5' does not exist. demo_if_missing=True writes "
+        "synthetic demo data only to a file whose name contains 'demo'",
+        'e.g. {tmp}/spice-demo.hdf5', 'Check the path to your SPICE file'],
+        loader=_spice_data('{tmp}/SPICE-2.0.1.hdf5', demo_if_missing=True)),
+    Case('demo-fallback-in-a-dry-run-under-a-real-data-name', [
+        "SPICE file '{tmp}/SPICE-2.0.1.hdf5' does not exist. demo_if_missing=True"],
+        args=['--dry-run'], loader=_spice_data('{tmp}/SPICE-2.0.1.hdf5', demo_if_missing=True)),
+    Case('demo-file-read-as-real-data', [
+        "'{tmp}/spice-demo.hdf5' is trainkit's SYNTHETIC demo file (HDF5 attribute "
+        "'trainkit_synthetic_demo'", 'demo_if_missing=False asks for real data',
+        'Point path to the real SPICE file'],
+        setup=['demo-file'], loader=_spice_data('{tmp}/spice-demo.hdf5')),
+    Case('train-and-val-split-differently', [
+        "train_dataloader.dataset and val_dataloader.dataset read '{tmp}/spice-demo.hdf5' with "
+        'different settings (seed: 0 vs 1; train vs val)', 'leak into training'],
+        setup=['demo-file'], args=['--cfg-options', 'val_dataloader.dataset.seed=1'],
+        loader=_spice_data('{tmp}/spice-demo.hdf5', split='train', demo_if_missing=True),
+        val=_spice_data('{tmp}/spice-demo.hdf5', split='val', demo_if_missing=True)),
+    Case('validation-on-the-training-file', [
+        "val_dataloader.dataset: split='all' of '{tmp}/spice-demo.hdf5', the file "
+        "train_dataloader reads with split='train': validation would score samples the model "
+        'trains on'],
+        setup=['demo-file'],
+        loader=_spice_data('{tmp}/spice-demo.hdf5', split='train', demo_if_missing=True),
+        val=_spice_data('{tmp}/spice-demo.hdf5', split='all', demo_if_missing=True)),
+    Case('demo-if-missing-a-string', ["train_dataloader.dataset.demo_if_missing: SpiceDataset "
+                                      "expects bool or dict, got 'False' (str); write "
+                                      '--cfg-options train_dataloader.dataset.demo_if_missing='
+                                      'False (or True)'],
+         loader=_spice_data('{tmp}/spice-demo.hdf5', demo_if_missing='False')),
+    # --- round two: the environment (config encodings, YAML, plugins and registries)
+    Case('config-not-utf8', ['{cfg}, line 2: the file is not UTF-8 text (byte 0xe9 at column 4',
+                             'save it as UTF-8, e.g. iconv -f latin1 -t utf-8'],
+         text=b"seed = 0\n# r\xe9sum\xe9 of the run\nmodel = dict(type='MLP', in_features=4)\n"),
+    Case('yaml-duplicate-key', ["{cfg}, line 3: key 'seed' is given twice in one mapping (on "
+                                'lines 1 and 3); YAML keeps only the last', 'remove one of them'],
+         text='seed: 0\nrun_name: a\nseed: 1\nmodel: {type: MLP, in_features: 4}\n',
+         suffix='.yaml'),
+    Case('plugin-shadows-a-built-in', [
+        "optimizer 'AdamW': shadow_adamw.AdamW would shadow the built-in "
+        "torch.optim.adamw.AdamW for every config that names 'AdamW'",
+        "register_module(name='MyAdamW')", 'register_module(force=True)'],
+        args=['--custom-imports', 'shadow_adamw'],
+        modules=dict(shadow_adamw='import torch\nfrom trainkit.registry import OPTIMIZERS\n\n\n'
+                                  '@OPTIMIZERS.register_module()\n'
+                                  'class AdamW(torch.optim.AdamW):\n    pass\n')),
+    Case('two-plugins-register-one-name', [
+        "loss 'Huber' is registered twice: by huber_a.HuberA and by huber_b.HuberB",
+        'rename one of them'],
+        args=['--custom-imports', 'huber_a', 'huber_b'],
+        modules={m: f'import torch\nfrom trainkit.registry import LOSSES\n\n\n'
+                    f"@LOSSES.register_module(name='Huber')\n"
+                    f'class Huber{m[-1].upper()}(torch.nn.Module):\n    pass\n'
+                 for m in ('huber_a', 'huber_b')}),
+    Case('plugin-raises-on-import', [
+        "custom_imports: importing 'broken_plugin' failed at {tmp}/broken_plugin.py, line 3: "
+        "return SCALES['fast']: KeyError: 'fast' (--debug shows the traceback)"],
+        args=['--custom-imports', 'broken_plugin'],
+        modules=dict(broken_plugin="SCALES = {'slow': 1}\ndef scale():\n"
+                                   "    return SCALES['fast']\nFACTOR = scale()\n")),
+    Case('plugin-needs-a-missing-package', [
+        "custom_imports: 'needs_pkg' imports 'surely_not_installed_pkg', which is not installed "
+        '({tmp}/needs_pkg.py, line 1: import surely_not_installed_pkg)'],
+        args=['--cfg-options', "custom_imports={'imports': ['needs_pkg']}"],
+        modules=dict(needs_pkg='import surely_not_installed_pkg\n')),
+    # --- round two: values valid alone, not together
+    Case('finetune-modules-without-weights', [
+        "finetune_modules=['net.2'] trains only those parameters and freezes the rest, but no "
+        'weights are loaded (ckpt_file=None, resume=False)', 'random initial values',
+        'Set ckpt_file to the pretrained checkpoint'],
+        args=['--cfg-options', 'finetune_modules=[net.2]']),
+    Case('finetune-modules-near-miss', [
+        "finetune_modules: ['net.5'] match no parameter name ('net.5': nearest ['net.0', "
+        "'net.2'])"],
+        args=['--cfg-options', 'finetune_modules=[net.5]', 'ckpt_file={last}', 'run_name=ft']),
+    Case('custom-keys-match-nothing', [
+        "optim_wrapper.paramwise_cfg.custom_keys: ['nett.0'] match no parameter name "
+        "('nett.0': nearest ['net.0'"],
+        args=['--cfg-options',
+              "optim_wrapper.paramwise_cfg={'custom_keys': {'nett.0': {'lr_mult': 0.1}}}"]),
+    Case('min-lr-above-lr', [
+        'param_scheduler.1.eta_min=0.1 (CosineAnnealingLR) is above the learning rate '
+        'optim_wrapper.optimizer.lr=0.01', 'min_lr must not exceed max_lr'],
+        args=['--cfg-options', 'param_scheduler.1.eta_min=0.1']),
+    Case('reference-min-lr-above-max-lr', [
+        'param_scheduler.1.stop_lr=0.01 (PlateauLR) is above the learning rate '
+        'optim_wrapper.optimizer.lr=0.001', 'min_lr must not exceed max_lr'],
+        text="trainer = dict(max_lr=1e-3, min_lr=1e-2, lr_scheduler='plateau', max_epochs=2, "
+             "losses_weight={'y': 1.0}, lossfn='mse')\n"
+             "model = dict(type='MLP', in_features=4)\n"
+             "train_dataloader = dict(dataset=dict(type='SyntheticRegression', num_samples=8, "
+             "in_features=4), batch_size=4)\n"),
+    Case('plateau-patience-negative', [
+        'param_scheduler.0.patience: expected an int >= 0', 'got -1'],
+        args=['--cfg-options', "param_scheduler=[{'type': 'PlateauLR', 'patience': -1}]"]),
+    # --- round two: how a value is written on the command line
+    Case('cfg-option-unbalanced-bracket', [
+        "--cfg-options model.hidden: the brackets of '[8,8' do not pair up (1 unclosed '[')",
+        'write the whole value in quotes for the shell, e.g. "model.hidden=[1, 2]"'],
+        args=['--cfg-options', 'model.hidden=[8,8']),
+    Case('cfg-option-dict-call', [
+        '--cfg-options model: "dict(type=\'MLP\', in_features=4)" is Python call syntax, '
+        'which --cfg-options does not run',
+        'model="{\'type\': \'MLP\', \'in_features\': 4}"'],
+        args=['--cfg-options', "model=dict(type='MLP', in_features=4)"]),
+    Case('cfg-option-dict-call-in-a-list', [
+        "param_scheduler=\"[{'type': 'PlateauLR', 'patience': 1}]\""],
+        args=['--cfg-options', "param_scheduler=[dict(type='PlateauLR',patience=1)]"]),
+    Case('bool-argument-as-a-word', [
+        "optim_wrapper.optimizer.amsgrad: AdamW expects bool, got 'yes' (str); write "
+        '--cfg-options optim_wrapper.optimizer.amsgrad=False (or True)'],
+        args=['--cfg-options', 'optim_wrapper.optimizer.amsgrad=yes']),
+    Case('number-argument-as-a-word', [
+        "default_hooks.ema.ema_decay: EMAHook expects a number or None, got 'high' (str); "
+        'write a number without quotes, e.g. --cfg-options default_hooks.ema.ema_decay=0.995'],
+        args=['--cfg-options', 'default_hooks.ema.ema_decay=high']),
+    Case('resume-below-epochs-done', [
+        'resume: {last} has 2 epochs done, more than train_cfg.max_epochs=1; nothing was '
+        'changed', 'set max_epochs above 2'],
+        args=['--resume', '--cfg-options', 'train_cfg.max_epochs=1']),
 ]
 
 
 def _prepare(case: Case, tmp: str, work: str):
     for name in case.setup:
         SETUPS[name](tmp, work)
-    cfg_path = os.path.join(tmp, f'{case.id}.py')
+    for module, source in case.modules.items():
+        _write(os.path.join(tmp, f'{module}.py'), source.encode())
+    cfg_path = os.path.join(tmp, f'{case.id}{case.suffix}')
     fill = {'{tmp}': tmp, '{work}': work, '{last}': os.path.join(work, LAST), '{cfg}': cfg_path}
     if case.text is not None:
-        with open(cfg_path, 'w', encoding='utf-8') as f:
-            f.write(case.text)
+        _write(cfg_path, case.text if isinstance(case.text, bytes) else case.text.encode())
     else:
         cfg = h.tiny_cfg(work, train_cfg=dict(max_epochs=2))
-        loader = {k: _fill(v, fill) if isinstance(v, str) else v
-                  for k, v in case.loader.items()}
-        if 'dataset' in loader:
-            loader['dataset'] = {k: _fill(v, fill) for k, v in loader['dataset'].items()}
-        cfg['train_dataloader'] = dict(cfg['train_dataloader'], **loader)
+        for where, given in (('train_dataloader', case.loader), ('val_dataloader', case.val)):
+            loader = {k: _fill(v, fill) if isinstance(v, str) else v for k, v in given.items()}
+            if 'dataset' in loader:
+                loader['dataset'] = {k: _fill(v, fill) if isinstance(v, str) else v
+                                     for k, v in loader['dataset'].items()}
+            cfg[where] = dict(cfg[where], **loader)
         h.write_config(cfg_path, cfg)
     return cfg_path, [_fill(a, fill) for a in case.args], [_fill(e, fill) for e in case.expect]
 
@@ -277,8 +477,26 @@ def _fill(text: str, fill: Dict[str, str]) -> str:
     return text
 
 
+@pytest.fixture
+def own_registries(monkeypatch, tmp_path):
+    """A case's plugin modules importable from ``{tmp}``; what they register is undone."""
+    from trainkit.registry import ALL_REGISTRIES
+    for registry in ALL_REGISTRIES.values():
+        registry.import_from_location()
+    saved = {name: dict(reg._module_dict) for name, reg in ALL_REGISTRIES.items()}
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for name, registry in ALL_REGISTRIES.items():
+        registry._module_dict.clear()
+        registry._module_dict.update(saved[name])
+    for name, module in list(sys.modules.items()):
+        if (getattr(module, '__file__', None) or '').startswith(str(tmp_path)):
+            del sys.modules[name]
+
+
 @pytest.mark.parametrize('case', CASES, ids=[c.id for c in CASES])
-def test_bad_input_exits_2_with_clear_message_and_touches_nothing(case, work, tmp_path):
+def test_bad_input_exits_2_with_clear_message_and_touches_nothing(case, work, tmp_path,
+                                                                  own_registries):
     tmp = str(tmp_path)
     cfg_path, args, expect = _prepare(case, tmp, work)
     before = snapshot(tmp)
@@ -288,6 +506,54 @@ def test_bad_input_exits_2_with_clear_message_and_touches_nothing(case, work, tm
     for fragment in expect:
         assert fragment in result.err, f'{fragment!r} not in:\n{result.err}'
     assert snapshot(tmp) == before  # the earlier run's files, the inputs: every byte kept
+
+
+def test_resume_with_nothing_left_says_so_and_changes_nothing(work, tmp_path):
+    """max_epochs equal to the epochs done: exit 0, said plainly, every file as it was."""
+    before = snapshot(work)
+    cfg = h.write_config(str(tmp_path / 'cfg.py'), h.tiny_cfg(work, train_cfg=dict(max_epochs=2)))
+    result = h.cli([cfg, '--resume'])
+    assert result.rc == 0, result.err
+    assert 'all 2 epochs were done (raise train_cfg.max_epochs to train on), so there is ' \
+           'nothing left to train; nothing was changed' in result.out
+    assert 'Start training' not in result.out
+    assert snapshot(work) == before
+
+
+def test_a_stale_lock_is_taken_over_with_a_notice_and_released(work, tmp_path):
+    """The lock of a killed run (same host, pid gone) does not block; the run's own lock is
+    gone at the end."""
+    _lock(work, _dead_pid(), socket.gethostname())
+    cfg = h.write_config(str(tmp_path / 'cfg.py'), h.tiny_cfg(work, train_cfg=dict(max_epochs=3)))
+    result = h.cli([cfg, '--resume'])
+    assert result.rc == 0, result.err
+    assert f'notice: {work}/.trainkit.lock: a stale lock of pid ' in result.err
+    assert 'was taken over (that process no longer runs' in result.err
+    assert not os.path.exists(os.path.join(work, LOCK_FILE))
+    assert load_checkpoint(os.path.join(work, LAST))['meta']['epoch'] == 3
+
+
+def test_the_lock_names_this_run_while_it_trains(tmp_path):
+    """During training the lock file holds this process's pid and host; a second run started
+    then (here: from a hook of the first) stops with exit 2 and leaves the first running."""
+    work = str(tmp_path / 'work')
+    seen = {}
+
+    class SecondRun(Hook):
+        def after_train_epoch(self, runner):
+            with open(os.path.join(runner.work_dir, LOCK_FILE)) as f:
+                seen['lock'] = json.load(f)
+            seen['second'] = h.cli([cfg, '--resume'])
+
+    cfg = h.write_config(str(tmp_path / 'cfg.py'), h.tiny_cfg(work))
+    runner = Runner.from_cfg(load_config(cfg))
+    runner.hooks.append(SecondRun())
+    runner.log.console = lambda line: None
+    runner.train()
+    assert (seen['lock']['pid'], seen['lock']['host']) == (os.getpid(), socket.gethostname())
+    assert seen['second'].rc == 2 and 'is in use by another run' in seen['second'].err
+    assert runner.epoch == runner.max_epochs == 4
+    assert not os.path.exists(os.path.join(work, LOCK_FILE))
 
 
 def test_debug_shows_the_traceback(work, tmp_path):
@@ -307,7 +573,19 @@ def test_catalogue_is_complete():
               'checkpoint-foreign-tensor', 'checkpoint-of-another-model',
               'resume-without-checkpoint', 'finetune-modules-match-nothing',
               'loss-target-not-in-batch', 'work-dir-under-a-file', 'checkpoint-needs-unpickling']
-    assert not set(wanted) - {c.id for c in CASES}
+    round_two = [  # issue 17
+        'work-dir-in-use', 'work-dir-in-use-resume', 'resume-into-read-only-log',
+        'demo-fallback-under-a-real-data-name', 'demo-fallback-in-a-dry-run-under-a-real-data-name',
+        'demo-file-read-as-real-data', 'cfg-options-twice-both-applied', 'shuffle-misspelt',
+        'bool-argument-as-a-word', 'cfg-option-unbalanced-bracket', 'cfg-option-dict-call',
+        'min-lr-above-lr', 'reference-min-lr-above-max-lr', 'plateau-patience-negative',
+        'finetune-modules-without-weights', 'custom-keys-match-nothing',
+        'finetune-modules-near-miss', 'early-stopping-target-not-predicted', 'yaml-duplicate-key',
+        'resume-below-epochs-done', 'device-gpu', 'config-not-utf8', 'plugin-shadows-a-built-in',
+        'two-plugins-register-one-name', 'plugin-raises-on-import', 'checkpoint-not-pytorch',
+        'checkpoint-text-as-weights', 'checkpoint-is-a-directory',
+        'dry-run-resume-into-another-model', 'run-name-with-separator', 'work-dir-empty']
+    assert not set(wanted + round_two) - {c.id for c in CASES}
 
 
 # ------------------------------------------------- errors that happen while training
@@ -407,3 +685,30 @@ def test_disk_full_while_logging_exits_2_and_the_run_resumes(tmp_path):
     resumed = h.cli([cfg, '--resume'])
     assert resumed.rc == 0, resumed.err
     assert load_checkpoint(os.path.join(work, LAST))['meta']['epoch'] == 3
+
+
+@pytest.mark.slow
+def test_two_real_processes_in_one_work_dir(tmp_path):
+    """A real second ``tools/train.py`` while the first trains: exit 2 naming the first's pid;
+    once the first is killed (SIGKILL leaves its lock), ``--resume`` takes the lock over."""
+    work = str(tmp_path / 'work')
+    cfg = h.write_config(str(tmp_path / 'cfg.py'),
+                         h.tiny_cfg(work, train_cfg=dict(max_epochs=100000)))
+    first = subprocess.Popen([sys.executable, h.TRAIN, cfg], cwd=h.ROOT, env=h.child_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        lock = os.path.join(work, LOCK_FILE)
+        deadline = time.monotonic() + 60
+        while not os.path.exists(lock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.path.exists(lock), 'the first run took no lock within 60 s'
+        second = h.cli([cfg, '--resume'])
+        assert second.rc == 2 and f'is in use by another run: pid {first.pid} on host ' in \
+            second.err, second.err
+    finally:
+        first.kill()
+        first.wait()
+    third = h.cli([cfg, '--cfg-options', 'train_cfg.max_epochs=1'])
+    assert third.rc == 0, third.err
+    assert f'a stale lock of pid {first.pid}' in third.err
+    assert not os.path.exists(os.path.join(work, LOCK_FILE))

@@ -111,6 +111,12 @@ class Checkpointer:
         progress = self.progress
         progress.load_state_dict(state[fmt.KEY_META])
         self.log.load_state_dict(state.get(fmt.KEY_LOG, {}))
+        if progress.epoch > max_epochs and not progress.stop_reason:
+            raise CheckpointError(
+                f'resume: {path} has {progress.epoch} epochs done, more than '
+                f'train_cfg.max_epochs={max_epochs}; nothing was changed. To train on, set '
+                f'max_epochs above {progress.epoch}; the run itself is complete at its '
+                f'{progress.epoch} epochs (evaluate {path} or the best-k files)')
         done = (f'; the run had already stopped ({progress.stop_reason})'
                 if progress.stop_reason else
                 f'; all {max_epochs} epochs were done (raise train_cfg.max_epochs to train on)'
@@ -118,7 +124,8 @@ class Checkpointer:
         at = (f'epoch {progress.epoch + 1} from its batch {progress.resume_iter + 1}'
               if progress.resume_iter else f'epoch {progress.epoch} done')
         self.report(f'Resumed from {path}: {at}, step {progress.step}' +
-                    (f'{done}, so there is nothing left to train' if done else ''))
+                    (f'{done}, so there is nothing left to train; nothing was changed'
+                     if done else ''))
 
     def load_weights(self, path: str, strict: bool = True, use_ema: bool = True) -> None:
         """Load only the weights (the EMA weights if the file has them and ``use_ema``);

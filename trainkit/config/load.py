@@ -21,19 +21,60 @@ import ast
 import importlib
 import os
 import re
+import traceback
 from typing import Any, List, Sequence, Tuple
 
-from trainkit.errors import ConfigError
+from trainkit.errors import ConfigError, TrainkitError
 
 CONFIG_SUFFIXES = ('.py', '.yaml', '.yml', '.json')
 
 
 # ----------------------------------------------------------------------------- file checks
+def _read_text(path: str) -> str:
+    """The file as UTF-8 text; a file in another encoding names the line and the byte."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    try:
+        return data.decode('utf-8')
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b'\n') + 1
+        column = err.start - (data.rfind(b'\n', 0, err.start) + 1) + 1
+        raise ConfigError(f'{path}, line {line}: the file is not UTF-8 text (byte '
+                          f'0x{data[err.start]:02x} at column {column}, perhaps Latin-1 or '
+                          f'Windows-1252); save it as UTF-8, e.g. iconv -f latin1 -t utf-8 '
+                          f'{os.path.basename(path)} > utf8-{os.path.basename(path)}') from None
+
+
+def _yaml_loader():
+    """A SafeLoader that refuses a key given twice in one mapping (YAML would keep the last
+    silently, so one of the two values would be lost)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = {}
+            for key_node, _ in node.value:  # a key merged in with `<<: *anchor` may be redefined
+                if key_node.tag == 'tag:yaml.org,2002:merge' or \
+                        not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    lines = f'on line {line}' if seen[key] == line else \
+                        f'on lines {seen[key]} and {line}'
+                    raise ConfigError(f'{self.name}, line {line}: key {key!r} is given twice in '
+                                      f'one mapping ({lines}); YAML keeps only the last, so the '
+                                      f'first value would be lost: remove one of them')
+                seen[key] = line
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
+
+
 def _read_base_refs(path: str) -> List[Tuple[str, int]]:
     """Return the ``_base_`` entries of ``path`` with their line numbers (0 if unknown)."""
+    source = _read_text(path)
     if path.endswith('.py'):
-        with open(path, encoding='utf-8') as f:
-            source = f.read()
         try:
             tree = ast.parse(source, filename=path)
         except SyntaxError as err:
@@ -51,8 +92,12 @@ def _read_base_refs(path: str) -> List[Tuple[str, int]]:
         return []
     import yaml
     try:
-        with open(path, encoding='utf-8') as f:
-            data = yaml.safe_load(f) or {}
+        loader = _yaml_loader()(source)
+        loader.name = path
+        try:
+            data = loader.get_single_data() or {}
+        finally:
+            loader.dispose()
     except yaml.YAMLError as err:
         mark = getattr(err, 'problem_mark', None)
         where = f', line {mark.line + 1}' if mark is not None else ''
@@ -140,13 +185,36 @@ def import_custom_modules(cfg, extra: Sequence[str] = ()) -> List[str]:
     for name in names:
         try:
             importlib.import_module(name)
+        except TrainkitError:  # e.g. a registry clash: its message names the modules
+            raise
         except ImportError as err:
             if allow_failed:
                 continue
+            missing = getattr(err, 'name', None)
+            if missing and missing != name and not name.startswith(missing + '.'):
+                raise ConfigError(f'custom_imports: {name!r} imports {missing!r}, which is not '
+                                  f'installed ({_where_raised(err)}); pip install it, or fix '
+                                  f'that import') from err
             raise ConfigError(f'custom_imports: cannot import {name!r}: {err}. Is the module on '
                               f'PYTHONPATH (run from the directory that holds it, or pip '
                               f'install its package)?') from err
+        except Exception as err:  # noqa: BLE001 - the user's module failed while importing
+            raise ConfigError(f'custom_imports: importing {name!r} failed at '
+                              f'{_where_raised(err)}: {type(err).__name__}: {err} (--debug shows '
+                              f'the traceback)') from err
     return names
+
+
+def _where_raised(err: BaseException) -> str:
+    """``file, line N: code`` of the innermost frame outside Python's import machinery."""
+    if isinstance(err, SyntaxError):
+        return f'{err.filename}, line {err.lineno}: {(err.text or "").strip()}'
+    frames = [f for f in traceback.extract_tb(err.__traceback__)
+              if not f.filename.startswith('<frozen') and 'importlib' not in f.filename]
+    if not frames:
+        return 'import time'
+    frame = frames[-1]
+    return f'{frame.filename}, line {frame.lineno}' + (f': {frame.line}' if frame.line else '')
 
 
 # ------------------------------------------------------------------------ --cfg-options
@@ -207,7 +275,74 @@ def parse_cfg_options(options: Sequence[str]) -> List[Tuple[str, Any]]:
         else:
             raise ConfigError(f'--cfg-options: {word!r} is not of the form key=value '
                               f'(e.g. optim_wrapper.optimizer.lr=1e-3)')
+    for key, value in pairs:
+        _check_value_syntax(key, value)
     return [(key, parse_value(value)) for key, value in pairs]
+
+
+_OPEN, _CLOSE = '([{', ')]}'
+
+
+def _unbalanced(text: str) -> str:
+    """'' if the brackets outside quotes pair up, else what is wrong."""
+    stack, quote = [], None
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in '\'"':
+            quote = ch
+        elif ch in _OPEN:
+            stack.append(ch)
+        elif ch in _CLOSE:
+            if not stack or _OPEN.index(stack[-1]) != _CLOSE.index(ch):
+                return f'an unmatched {ch!r}'
+            stack.pop()
+    return f'{len(stack)} unclosed {stack[-1]!r}' if stack else ''
+
+
+class _CallsToLiterals(ast.NodeTransformer):
+    """``dict(a=1)`` -> ``{'a': 1}``, ``list((1, 2))``/``tuple([1])`` -> the literal."""
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        if name == 'dict' and not node.args:
+            return ast.Dict(keys=[ast.Constant(k.arg) for k in node.keywords],
+                            values=[k.value for k in node.keywords])
+        if name in ('list', 'tuple') and len(node.args) == 1 and not node.keywords and \
+                isinstance(node.args[0], (ast.List, ast.Tuple)):
+            kind = ast.List if name == 'list' else ast.Tuple
+            return kind(elts=node.args[0].elts, ctx=ast.Load())
+        return node
+
+
+def _check_value_syntax(key: str, text: str) -> None:
+    """Call syntax (``dict(type='MLP')``) and unbalanced brackets get a message saying how
+    to write the value; everything else is left to :func:`parse_value`."""
+    stripped = text.strip()
+    try:
+        tree = ast.parse(stripped, mode='eval')
+    except SyntaxError:
+        tree = None
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and (
+        node.keywords or isinstance(node.func, ast.Name) and
+        node.func.id in ('dict', 'list', 'tuple', 'set'))] if tree is not None else []
+    if calls:
+        literal = ast.unparse(ast.fix_missing_locations(_CallsToLiterals().visit(tree)))
+        try:
+            ast.literal_eval(literal)
+            example = f'{key}="{literal}"'
+        except (ValueError, SyntaxError):
+            example = f'{key}="{{\'type\': \'MLP\', \'in_features\': 4}}"'
+        raise ConfigError(f'--cfg-options {key}: {stripped!r} is Python call syntax, which '
+                          f'--cfg-options does not run; write the value as a literal, e.g. '
+                          f'{example} (in quotes for the shell)')
+    problem = _unbalanced(stripped)
+    if problem:
+        raise ConfigError(f'--cfg-options {key}: the brackets of {stripped!r} do not pair up '
+                          f'({problem}); write the whole value in quotes for the shell, e.g. '
+                          f'"{key}=[1, 2]" or "{key}={{\'a\': 1}}"; for text with a bracket, '
+                          f'quote it as a string: "{key}=\'{stripped}\'"')
 
 
 def _child(container, part: str, path: str, create: bool):

@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import torch
 
+from trainkit.config.consistency import consistency_problems
 from trainkit.config.mmengine.carry_over import carry_over
 from trainkit.config.mmengine.runtime import MMENGINE_KEYS
 from trainkit.errors import ConfigError
@@ -128,11 +129,26 @@ class Checker:
             types = sig.expected_types(key)
             if type_mismatch(value, types):
                 self.add(f'{where}.{key}: {name} expects {describe_types(types)}, got {value!r} '
-                         f'({type(value).__name__})')
+                         f'({type(value).__name__}){_how_to_write(sig, key, value, types, where)}')
         missing = [n for n in sig.required(provided) if n not in kwargs]
         if missing:
             self.add(f'{where}: {name} is missing the required argument(s) '
                      f'{", ".join(map(repr, missing))}')
+
+
+def _how_to_write(sig, key: str, value, types, where: str) -> str:
+    """For a word where a bool or a number is expected: how to write it on the command line
+    (with the parameter's default as the example when it has the right type)."""
+    if not isinstance(value, str) or not {bool, int, float} & set(types):
+        return ''
+    param = sig.params.get(key)
+    default = getattr(param, 'default', None)
+    if bool in types:
+        example = default if isinstance(default, bool) else False
+        return f'; write --cfg-options {where}.{key}={example} (or {not example})'
+    example = default if isinstance(default, (int, float)) and not isinstance(default, bool) \
+        else (1 if float not in types else 0.5)
+    return f'; write a number without quotes, e.g. --cfg-options {where}.{key}={example}'
 
 
 # ------------------------------------------------------------------------------ sections
@@ -432,5 +448,7 @@ def validate_config(cfg: Dict) -> List[str]:
     _dataloader_flags(chk, cfg, 'test_dataloader')
     _device(chk, cfg)
     _vis_backends(chk, cfg)
+    for problem in consistency_problems(cfg):
+        chk.add(problem)
     chk.raise_if_any()
     return report.notices

@@ -1,6 +1,5 @@
 """Conformations of the SPICE data set (HDF5), one item per conformation."""
 import os
-import sys
 import warnings
 from typing import Dict, List, Union
 
@@ -22,7 +21,7 @@ from trainkit.datasets.chemistry import (
     symbol,
 )
 from trainkit.datasets.molecule_collate import collate_flat, collate_padded
-from trainkit.datasets.spice_demo import write_demo_spice
+from trainkit.datasets.spice_demo import check_not_synthetic, ensure_spice_file
 from trainkit.errors import ConfigError, DataError
 from trainkit.registry import DATASETS
 
@@ -55,10 +54,10 @@ class SpiceDataset(Dataset):
     Config::
 
         train_dataloader = dict(
-            dataset=dict(type='SpiceDataset', path='data/spice.hdf5', split='train',
+            dataset=dict(type='SpiceDataset', path='data/spice-demo.hdf5', split='train',
                          reference_energies='fit', demo_if_missing=True),
             batch_size=32, shuffle=True)
-        val_dataloader = dict(dataset=dict(type='SpiceDataset', path='data/spice.hdf5',
+        val_dataloader = dict(dataset=dict(type='SpiceDataset', path='data/spice-demo.hdf5',
                                            split='val', reference_energies='fit'),
                               batch_size=64)
 
@@ -92,9 +91,11 @@ class SpiceDataset(Dataset):
         dtype: ``'float32'`` or ``'float64'`` for positions, energies and forces.
         collate: ``'flat'`` (concatenated atoms with ``batch`` and ``edge_index``) or
             ``'padded'`` (``(B, Nmax, ...)`` with ``mask``).
-        demo_if_missing: if ``path`` does not exist, write the synthetic demo file of
+        demo_if_missing: if ``path`` does not exist and its file name contains ``demo``,
+            write the synthetic demo file of
             :func:`~trainkit.datasets.spice_demo.write_demo_spice` there (atomically) and use
-            it. ``True`` or a dict of keyword arguments for ``write_demo_spice``.
+            it. ``True`` or a dict of keyword arguments for ``write_demo_spice``. A file
+            marked synthetic is refused when False (see :mod:`~trainkit.datasets.spice_demo`).
     """
 
     def __init__(self, path, split='train', val_fraction=0.1, test_fraction=0.0, seed=0,
@@ -114,10 +115,11 @@ class SpiceDataset(Dataset):
         _check_options(val_fraction, test_fraction, max_molecules, max_conformations)
         allowed = None if elements is None else {atomic_number(e) for e in elements}
         references = _parse_references(reference_energies)
-        _ensure_file(self.path, demo_if_missing)
+        self.path = ensure_spice_file(self.path, demo_if_missing, HOW_TO_GET)
 
         self._h5, self._pid, self._cache = None, None, {}
         with _open(self.path) as f:
+            check_not_synthetic(f, self.path, demo_if_missing)
             names, numbers, counts = _scan(f, self.path, self.energy_key, allowed)
             counts = np.minimum(counts, max_conformations or counts.max())
             train, val, test = _split(len(names), val_fraction, test_fraction, seed,
@@ -237,19 +239,6 @@ def _parse_references(option):
     if isinstance(option, str):
         return choose('reference_energies', option, ('fit', 'mean'))
     return None if option is None else reference_table(option)
-
-
-def _ensure_file(path: str, demo_if_missing):
-    if os.path.exists(path):
-        return
-    if not demo_if_missing:
-        raise DataError(f'SPICE file {path!r} does not exist: {HOW_TO_GET}')
-    write_demo_spice(path, **(demo_if_missing if isinstance(demo_if_missing, dict) else {}))
-    # said out loud: a mistyped path to the real data must not pass for it unnoticed
-    print(f'SpiceDataset: {path} did not exist, so the small SYNTHETIC demo file was written '
-          f'there (demo_if_missing=True). For real data, download SPICE (e.g. '
-          f'SPICE-2.0.1.hdf5 from https://github.com/openmm/spice-dataset/releases), set path '
-          f'to it and demo_if_missing=False.', file=sys.stderr, flush=True)
 
 
 def _open(path: str) -> h5py.File:

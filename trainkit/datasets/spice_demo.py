@@ -15,15 +15,40 @@ hartree, ``dft_total_gradient`` (C, N, 3) in hartree/bohr, ``smiles`` and ``subs
 ``demo_bonds`` (B, 2), the bonded pairs, which SPICE readers ignore::
 
     from trainkit.datasets.spice_demo import write_demo_spice
-    write_demo_spice('data/spice_demo.hdf5')        # ~0.3 s, ~0.5 MB
+    write_demo_spice('data/spice-demo.hdf5')        # ~0.3 s, ~0.5 MB
+
+The file carries the HDF5 attribute ``trainkit_synthetic_demo`` at its root, so it can never
+pass for real data: :func:`check_not_synthetic` warns loudly when such a file is read with
+``demo_if_missing=True`` and refuses it with ``demo_if_missing=False``.
+
+The fallback ``SpiceDataset(..., demo_if_missing=True)`` (:func:`ensure_spice_file`) writes
+the demo file only
+
+* where the file is missing,
+* under a file name that contains ``demo`` (``data/spice-demo.hdf5``): a missing
+  ``SPICE-2.0.1.hdf5`` is a mistyped path to real data, an error, never a synthetic file;
+* not during ``tools/train.py --dry-run``: inside :func:`demo_writes_to_temp` the demo
+  file is written to a temporary folder that is removed afterwards.
 """
+import contextlib
 import os
+import shutil
+import sys
 import tempfile
+from typing import Optional
 
 import h5py
 import numpy as np
 
 from trainkit.datasets.chemistry import BOHR_TO_ANGSTROM, HARTREE_TO_EV, symbol
+from trainkit.errors import ConfigError, DataError
+from trainkit.utils.suggest import did_you_mean
+
+SYNTHETIC_ATTR = 'trainkit_synthetic_demo'
+SYNTHETIC_NOTE = ('synthetic molecules written by trainkit.datasets.spice_demo (Morse + '
+                  'Lennard-Jones), not SPICE data')
+DEMO_NAME_PART = 'demo'
+DEMO_OPTIONS = ('n_molecules', 'conformations_per_molecule', 'seed')
 
 VALENCE = {1: 1, 6: 4, 7: 3, 8: 2}
 COVALENT_RADIUS = {1: 0.31, 6: 0.76, 7: 0.71, 8: 0.66}          # angstrom
@@ -201,6 +226,7 @@ def write_demo_spice(path, n_molecules=48, conformations_per_molecule=50, seed=0
     os.close(fd)
     try:
         with h5py.File(tmp, 'w') as f:
+            f.attrs[SYNTHETIC_ATTR] = SYNTHETIC_NOTE
             for k, mol in enumerate(molecules):
                 _write_group(f.create_group(f'demo-{k:03d}'), mol,
                              _conformations(rng, mol, conformations_per_molecule))
@@ -226,3 +252,98 @@ def _write_group(group, mol, conformations):
     group.create_dataset('smiles', data=[_pseudo_smiles(mol['numbers'], mol['bonds'])],
                          dtype=h5py.string_dtype())
     group.create_dataset('subset', data=['trainkit demo'], dtype=h5py.string_dtype())
+
+
+# ------------------------------------------------------------- the demo_if_missing fallback
+_state = {'temp_dir': None, 'warned': set()}
+
+
+@contextlib.contextmanager
+def demo_writes_to_temp():
+    """Within this block a missing demo file is written to a temporary folder (removed at the
+    end) instead of its path: what ``--dry-run`` uses, which writes nothing."""
+    previous = _state['temp_dir']
+    _state['temp_dir'] = tempfile.mkdtemp(prefix='trainkit-dry-run-')
+    try:
+        yield _state['temp_dir']
+    finally:
+        shutil.rmtree(_state['temp_dir'], ignore_errors=True)
+        _state['temp_dir'] = previous
+
+
+def is_demo_name(path: str) -> bool:
+    """Whether the file name says it is the demo file (contains ``demo``, any case)."""
+    return DEMO_NAME_PART in os.path.basename(os.fspath(path)).lower()
+
+
+def _demo_kwargs(demo_if_missing) -> dict:
+    if isinstance(demo_if_missing, dict):
+        unknown = [k for k in demo_if_missing if k not in DEMO_OPTIONS]
+        if unknown:
+            raise ConfigError(f'demo_if_missing: unknown option {unknown[0]!r}'
+                              f'{did_you_mean(unknown[0], DEMO_OPTIONS)}; the options are '
+                              f'{list(DEMO_OPTIONS)}')
+        return dict(demo_if_missing)
+    if not isinstance(demo_if_missing, bool):
+        raise ConfigError(f'demo_if_missing: expected True, False or a dict of '
+                          f'{list(DEMO_OPTIONS)}, got {demo_if_missing!r} '
+                          f'({type(demo_if_missing).__name__}); write demo_if_missing=False '
+                          f'(or True)')
+    return {}
+
+
+def ensure_spice_file(path: str, demo_if_missing, how_to_get: str) -> str:
+    """The file to read for ``path``: ``path`` itself if it exists; else, with
+    ``demo_if_missing`` and a demo file name, the demo file written there (or, in a dry run,
+    to a temporary folder, whose path is returned). A missing file is a DataError otherwise.
+    """
+    kwargs = _demo_kwargs(demo_if_missing)
+    if os.path.exists(path):
+        return path
+    if not demo_if_missing:
+        raise DataError(f'SPICE file {path!r} does not exist: {how_to_get}')
+    if not is_demo_name(path):
+        folder = os.path.dirname(path) or '.'
+        raise DataError(
+            f'SPICE file {path!r} does not exist. demo_if_missing=True writes synthetic demo '
+            f'data only to a file whose name contains {DEMO_NAME_PART!r} (e.g. '
+            f'{os.path.join(folder, "spice-demo.hdf5")}), so a mistyped path to real data is '
+            f'never filled with synthetic molecules. Check the path to your SPICE file, or '
+            f'name the demo file so')
+    temp = _state['temp_dir']
+    if temp is not None:
+        target = os.path.join(temp, os.path.basename(path))
+        if not os.path.exists(target):
+            write_demo_spice(target, **kwargs)
+            print(f'SpiceDataset: {path} does not exist; a real run writes the SYNTHETIC demo '
+                  f'file there (demo_if_missing=True). This dry run reads a temporary copy and '
+                  f'writes nothing.', file=sys.stderr, flush=True)
+        _state['warned'].add(target)
+        return target
+    write_demo_spice(path, **kwargs)
+    _state['warned'].add(os.path.abspath(path))
+    # said out loud: a mistyped path to the real data must not pass for it unnoticed
+    print(f'SpiceDataset: {path} did not exist, so the small SYNTHETIC demo file was written '
+          f'there (demo_if_missing=True). For real data, download SPICE (e.g. '
+          f'SPICE-2.0.1.hdf5 from https://github.com/openmm/spice-dataset/releases), set path '
+          f'to it and demo_if_missing=False.', file=sys.stderr, flush=True)
+    return path
+
+
+def check_not_synthetic(f: h5py.File, path: str, demo_if_missing) -> Optional[str]:
+    """A file marked synthetic (:data:`SYNTHETIC_ATTR`) is refused with
+    ``demo_if_missing=False`` and announced loudly (once per file) otherwise."""
+    if SYNTHETIC_ATTR not in f.attrs:
+        return None
+    if not demo_if_missing:
+        raise DataError(
+            f"{path!r} is trainkit's SYNTHETIC demo file (HDF5 attribute {SYNTHETIC_ATTR!r}: "
+            f'{SYNTHETIC_NOTE}), not real data, and demo_if_missing=False asks for real data. '
+            f'Point path to the real SPICE file, or set demo_if_missing=True to train on the '
+            f'demo on purpose')
+    key = os.path.abspath(path)
+    if key not in _state['warned']:
+        _state['warned'].add(key)
+        print(f'WARNING: {path} is SYNTHETIC demo data ({SYNTHETIC_NOTE}); whatever is '
+              f'trained on it says nothing about real molecules.', file=sys.stderr, flush=True)
+    return SYNTHETIC_NOTE

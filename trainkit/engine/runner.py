@@ -39,7 +39,12 @@ from trainkit.engine.loss_and_metrics import build_loss, build_metrics
 from trainkit.engine.preemption import PreemptionWatch
 from trainkit.engine.progress import Progress
 from trainkit.engine.run_log import RunLog
-from trainkit.engine.work_dir import keep_previous_run, prepare_work_dir, save_config
+from trainkit.engine.work_dir import (
+    WorkDirLock,
+    check_resume_files,
+    keep_previous_run,
+    save_config,
+)
 from trainkit.errors import ConfigError, DataError, Preempted, TrainkitError, WorkDirError
 from trainkit.hooks.build import build_hooks
 from trainkit.hooks.checkpoint import CheckpointHook
@@ -244,11 +249,27 @@ class Runner:
         return [h for h in build_hooks(hooks) if h.active]
 
     # --------------------------------------------------------------------------- the loop
+    def check_monitors(self) -> None:
+        """Every metric a scheduler or hook monitors is one validation reports (before
+        anything is written; ``--dry-run`` calls it too)."""
+        names = self.metric_names()
+        self.schedule.check_monitors(names)
+        for hook in self.hooks:
+            hook.check_monitors(names)
+
     def train(self) -> nn.Module:
-        """Run ``max_epochs`` epochs (from the resumed epoch); return the trained model."""
-        if self.is_main:
-            prepare_work_dir(self.work_dir)
-        self._load_checkpoint_once()
+        """Run ``max_epochs`` epochs (from the resumed epoch); return the trained model. The
+        work dir is locked meanwhile (a second run there stops: :class:`WorkDirLock`)."""
+        self.check_monitors()
+        with WorkDirLock(self.work_dir, active=self.is_main):
+            return self._train()
+
+    def _train(self) -> nn.Module:
+        if self.is_main and self.resume:
+            check_resume_files(self.work_dir, self.run_name)
+        self.load_checkpoint_once()
+        if self.resume and (self.epoch >= self.max_epochs or self.stop_reason):
+            return self.unwrapped_model  # nothing left to train (said by the resume report)
         if self.is_main and not self.resume:
             keep_previous_run(self.work_dir, self.run_name, self.log.info)
         if self.is_main and self.cfg_text:
@@ -276,7 +297,6 @@ class Runner:
 
     def _run_loop(self) -> None:
         try:
-            self.schedule.check_monitors(self.metric_names())
             self._call('before_run')
             self._log_start()
             while self.epoch < self.max_epochs and self.stop_reason is None:
@@ -429,7 +449,7 @@ class Runner:
         if self.val_dataloader is None:
             raise ConfigError('val_dataloader: missing; runner.val() needs one')
         if not hasattr(self, '_hooks_at'):  # validating alone: load what the config names
-            self._load_checkpoint_once()
+            self.load_checkpoint_once()
             self._collect_hook_points()
         self.val_model, self.val_tag = self.unwrapped_model, ''
         self._call('before_val_epoch')
@@ -512,7 +532,7 @@ class Runner:
         """The full state now (see :class:`~trainkit.checkpointing.checkpointer.Checkpointer`)."""
         return self.checkpointer.state(extra_meta)
 
-    def _load_checkpoint_once(self) -> None:
+    def load_checkpoint_once(self) -> None:
         """Resume or load weights as configured, once (by ``val()`` or ``train()``)."""
         if not self._checkpoint_loaded:
             if self.resume:

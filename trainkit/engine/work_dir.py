@@ -14,13 +14,30 @@ What moves: ``{run_name}_last.pt``, the best-k files ``{run_name}_<k>.pt``, the 
 ``{run_name}_config.py``, and the text and JSON-lines logs (``*.log``, ``*.jsonl``) at the top
 of the work dir. Other files stay where they are. To continue the earlier run instead, start
 with ``--resume``.
+
+While a run trains, its work dir holds the lock file ``.trainkit.lock`` (JSON: the holder's
+pid, host, start time and command), so a second run started there (``--resume`` or not) stops
+with exit code 2 naming the holder instead of writing the same files. The lock is removed at
+the end of the run and on any error; a lock left by a killed process on this host (its pid is
+gone) is taken over with a notice. A lock from another host is never taken over: delete the
+file by hand once that run is really gone::
+
+    with WorkDirLock('work_dirs/spice-demo'):
+        ...   # train
 """
+import getpass
+import json
 import os
+import pwd
+import socket
+import stat
+import sys
 import time
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from trainkit.checkpointing.names import config_file, last_file, run_file_pattern
 from trainkit.errors import WorkDirError
+from trainkit.utils.dist import broadcast_object
 
 LOG_SUFFIXES = ('.log', '.jsonl')
 
@@ -78,3 +95,179 @@ def save_config(work_dir: str, run_name: str, cfg_text: str) -> None:
     """Write the resolved config as ``{run_name}_config.py``."""
     with open(os.path.join(work_dir, config_file(run_name)), 'w', encoding='utf-8') as f:
         f.write(cfg_text)
+
+
+# ---------------------------------------------------------------------------- the lock
+LOCK_FILE = '.trainkit.lock'
+
+
+def _holder_text(holder: Dict) -> str:
+    return (f'pid {holder.get("pid", "?")} on host {holder.get("host", "?")}'
+            f'{", user " + holder["user"] if holder.get("user") else ""}'
+            f'{", since " + holder["started"] if holder.get("started") else ""}'
+            f'{" (" + holder["command"] + ")" if holder.get("command") else ""}')
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host is running (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (OSError, IndexError):
+        return True
+
+
+def _read_lock(path: str) -> Optional[Dict]:
+    try:
+        with open(path, encoding='utf-8') as f:
+            holder = json.load(f)
+        return holder if isinstance(holder, dict) else None
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        return None
+
+
+class WorkDirLock:
+    """Hold ``{work_dir}/.trainkit.lock`` while a run writes there (a context manager).
+
+    Args:
+        work_dir: the run's work dir (created and checked writable on entry).
+        report: where the notice about a taken-over stale lock goes (default: stderr; not
+            the run's log, which a resumed run keeps identical to an uninterrupted one).
+        active: False on the ranks that write no files (nothing is done).
+
+    Raises:
+        WorkDirError: on entry, if another live run holds the lock (its pid, host, user,
+            start time and command are named), or the lock file cannot be read.
+
+    Example::
+
+        with WorkDirLock(runner.work_dir):
+            runner.train()
+    """
+
+    def __init__(self, work_dir: str, report: Optional[Callable[[str], None]] = None,
+                 active: bool = True):
+        self.report = report or (lambda text: print(f'notice: {text}', file=sys.stderr,
+                                                     flush=True))
+        self.work_dir, self.active = work_dir, active
+        self.path = os.path.join(work_dir, LOCK_FILE)
+        self.held = False
+
+    def __enter__(self) -> 'WorkDirLock':
+        problem = None
+        if self.active:
+            try:
+                prepare_work_dir(self.work_dir)
+                self.acquire()
+            except WorkDirError as err:
+                problem = err
+        # every rank calls this: the others stop with the main process instead of waiting
+        # for it in their first collective
+        message = broadcast_object(None if problem is None else str(problem))
+        if problem is not None:
+            raise problem
+        if message is not None:
+            raise WorkDirError(message)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        me = dict(pid=os.getpid(), host=socket.gethostname(), user=_user(),
+                  started=time.strftime('%Y-%m-%d %H:%M:%S'), command=' '.join(sys.argv))
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                self._check_holder(me)
+                continue
+            with os.fdopen(fd, 'w', encoding='utf-8') as f:
+                json.dump(me, f)
+            self.held = True
+            return
+        raise WorkDirError(f'work_dir {self.work_dir!r}: could not take the lock {self.path} '
+                           f'(other runs keep starting there); use another --work-dir')
+
+    def _check_holder(self, me: Dict) -> None:
+        """Return if the lock is stale and was removed; raise if another run holds it."""
+        holder = _read_lock(self.path)
+        if holder == {}:  # removed meanwhile
+            return
+        if holder is None:
+            raise WorkDirError(
+                f'work_dir {self.work_dir!r} holds a lock file {self.path} that cannot be read '
+                f'as a trainkit lock; if no other run uses this work dir, delete that file and '
+                f'start again')
+        pid = holder.get('pid')
+        same_host = holder.get('host') == me['host']
+        if same_host and isinstance(pid, int) and pid != me['pid'] and not _pid_alive(pid):
+            os.remove(self.path)
+            self.report(f'{self.path}: a stale lock of {_holder_text(holder)} was taken over '
+                        f'(that process no longer runs; it may have been killed)')
+            return
+        where = ('this host' if same_host else f'host {holder.get("host")!r}; this is '
+                 f'{me["host"]!r}, so whether it still runs cannot be checked from here')
+        raise WorkDirError(
+            f'work_dir {self.work_dir!r} is in use by another run: {_holder_text(holder)} '
+            f'(lock file {self.path}, process on {where}). Two runs in one work dir would '
+            f'write the same checkpoints and logs. Wait for that run to finish, or start this '
+            f'one with another --work-dir; if that run is gone, delete the lock file')
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            try:
+                os.remove(self.path)
+            except FileNotFoundError:
+                pass
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+# -------------------------------------------------------------- files a resume writes into
+def _owner(st: os.stat_result) -> str:
+    try:
+        return pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        return f'uid {st.st_uid}'
+
+
+def check_resume_files(work_dir: str, run_name: str) -> None:
+    """Before a resume touches anything: every file of the run it will append to, rewrite or
+    replace (checkpoints, best-k files, config copy, logs) must be writable by this user and
+    not marked read-only (no write permission bit: kept read-only on purpose)."""
+    if not os.path.isdir(work_dir):
+        return
+    own = run_file_pattern(run_name)
+    names = sorted(n for n in os.listdir(work_dir)
+                   if (own.match(n) or n.endswith(LOG_SUFFIXES)) and
+                   os.path.isfile(os.path.join(work_dir, n)))
+    bad = []
+    for name in names:
+        path = os.path.join(work_dir, name)
+        st = os.stat(path)
+        if os.access(path, os.W_OK) and st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+            continue
+        foreign = st.st_uid != os.geteuid()
+        bad.append(f'{name} (mode {stat.filemode(st.st_mode)}, owner {_owner(st)}'
+                   f'{", not you" if foreign else ""})')
+    if bad:
+        raise WorkDirError(
+            f'resume: {len(bad)} file(s) of run {run_name!r} in {work_dir} that the resumed run '
+            f'would write are read-only or not yours: {", ".join(bad)}. Nothing was touched. '
+            f'Make them writable (chmod u+w, or chown to you), or resume into another work dir: '
+            f'--work-dir NEW --resume {os.path.join(work_dir, last_file(run_name))}')

@@ -146,9 +146,12 @@ class CheckpointHook(Hook):
             return False
         return super().implements(point)
 
-    def before_run(self, runner) -> None:
+    def check_monitors(self, names) -> None:
         if self.best_k and self.monitor is not None:
-            expect_metric(self.monitor, runner.metric_names(), 'CheckpointHook.monitor')
+            expect_metric(self.monitor, names, 'CheckpointHook.monitor')
+
+    def before_run(self, runner) -> None:
+        self.check_monitors(runner.metric_names())
         self._adopt_slot_files(runner)
 
     def _adopt_slot_files(self, runner) -> None:

@@ -189,11 +189,14 @@ class EarlyStoppingHook(Hook):
                                       f'{key!r}{did_you_mean(key, CRITERION_KEYS)}')
             self.criteria.append(Criterion(target, **spec))
 
-    def before_run(self, runner) -> None:
-        """A target or metric that validation will not produce is reported now, not after
-        the first epoch."""
+    def check_monitors(self, names) -> None:
+        """A target or metric that validation will not produce is reported before training,
+        not after the first epoch."""
         for criterion in self.criteria:
-            expect_metric(criterion.key, runner.metric_names(), self._where(criterion))
+            expect_metric(criterion.key, names, self._where(criterion))
+
+    def before_run(self, runner) -> None:
+        self.check_monitors(runner.metric_names())
 
     def after_train_epoch(self, runner) -> None:
         metrics = runner.val_metrics

@@ -55,7 +55,7 @@ Example, a hook that counts optimizer steps::
 
     custom_hooks = [dict(type='StepCounter')]
 """
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from trainkit.errors import ConfigError
 from trainkit.utils.suggest import did_you_mean
@@ -101,6 +101,11 @@ class Hook:
     priority: Union[int, str] = 'NORMAL'
     name: Optional[str] = None
     active: bool = True
+
+    def check_monitors(self, names: Optional[List[str]]) -> None:
+        """Raise ``ConfigError`` if a metric this hook monitors is not among ``names`` (what
+        validation will report; None: not known). The Runner calls it before it writes
+        anything, ``--dry-run`` too."""
 
     def before_run(self, runner) -> None:
         """Once, after a checkpoint (if any) is loaded and before the first epoch."""

@@ -31,6 +31,7 @@ from mmengine.optim import DefaultOptimWrapperConstructor
 from torch import nn
 
 from trainkit.errors import ConfigError
+from trainkit.optim.freeze import check_name_keys
 from trainkit.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS, lookup
 from trainkit.utils.checks import expect_choice, expect_int
 from trainkit.utils.signature import coerce_tuples
@@ -80,6 +81,9 @@ def build_optim_wrapper(model: nn.Module, cfg: Dict[str, Any]):
     ctor_cls = lookup(OPTIM_WRAPPER_CONSTRUCTORS, constructor, 'optim_wrapper.constructor')
     cfg['type'] = lookup(OPTIM_WRAPPERS, cfg.get('type', 'OptimWrapper'), 'optim_wrapper.type')
     paramwise_cfg = cfg.pop('paramwise_cfg', None)
+    if isinstance(paramwise_cfg, dict) and isinstance(paramwise_cfg.get('custom_keys'), dict):
+        check_name_keys(model, list(paramwise_cfg['custom_keys']),
+                        'optim_wrapper.paramwise_cfg.custom_keys')
     if isinstance(ctor_cls, type) and issubclass(ctor_cls, DefaultOptimWrapperConstructor):
         _require_weight_decay(cfg['optimizer'], paramwise_cfg)
     try:
