@@ -14,7 +14,7 @@ from tests.support import reliability as h
 from trainkit.engine.preemption import PreemptionWatch
 from trainkit.errors import EXIT_PREEMPTED
 
-EPOCHS, MOLECULES = 2, 4  # 3 train molecules: 150 conformations, 5 batches an epoch
+EPOCHS, MOLECULES = 2, 5  # 3 train molecules (1 val, 1 test): 150 conformations, 5 batches an epoch
 
 
 def _argv(work, *more):

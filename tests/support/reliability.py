@@ -58,7 +58,7 @@ def spice_argv(work_dir: str, max_epochs: int = 2, molecules: int = 8,
                *options: str) -> List[str]:
     """``tools/train.py`` arguments for ``configs/spice.py`` as shipped (default hooks, seed 0),
     shortened: ``molecules`` molecules of the demo file (50 conformations each, 15 % of the
-    molecules for validation) and ``max_epochs`` epochs; ``options`` are more
+    molecules for validation, 10 % for the test split) and ``max_epochs`` epochs; ``options`` are more
     ``--cfg-options`` entries."""
     short = [f'{where}.dataset.max_molecules={molecules}'
              for where in ('train_dataloader', 'val_dataloader')]
@@ -448,7 +448,7 @@ class Trial:
 
 # the trials' run: configs/spice.py as shipped, shortened, with a checkpoint every 2 steps
 TRIAL_EPOCHS = 2
-TRIAL_MOLECULES = 4       # 3 train molecules: 150 conformations, 5 batches an epoch
+TRIAL_MOLECULES = 5       # 3 train molecules (1 val, 1 test): 150 conformations, 5 batches an epoch
 TRIAL_INTERVAL_STEPS = 2  # mid-epoch checkpoints after batches 2 and 4 of each epoch
 TRIAL_BEST_K = 3          # configs/spice.py's
 
