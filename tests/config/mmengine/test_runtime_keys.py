@@ -264,3 +264,17 @@ def test_installed_package_that_does_not_import_is_named(tiny_cfg, tmp_path, mon
                "No module named 'mmcv_missing_dependency'" in p for p in found), found
     for name in [m for m in sys.modules if m.startswith('mmbrokenpkg')]:
         monkeypatch.delitem(sys.modules, name)
+
+
+def test_param_scheduler_hook_does_not_step_twice(tiny_cfg):
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg['default_hooks'].update(param_scheduler=dict(type='ParamSchedulerHook'),
+                                sampler_seed=dict(type='DistSamplerSeedHook'))
+    cfg['optim_wrapper'] = dict(optimizer=dict(type='SGD', lr=0.1))
+    cfg['param_scheduler'] = [dict(type='LinearLR', start_factor=0.5, by_epoch=False, end=2),
+                              dict(type='MultiStepLR', by_epoch=True, milestones=[3, 6],
+                                   gamma=0.1)]
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    # 4 epochs: one milestone passed (0.1·0.1); stepped twice per epoch, both would be (1e-3)
+    assert runner.optim_wrapper.optimizer.param_groups[0]['lr'] == pytest.approx(1e-2)
