@@ -8,7 +8,7 @@ HTML comment on the line just before it (invisible on GitHub and in mkdocs)::
                                    ``trainkit-train`` in-process, the rest through bash)
     <!-- test: run small K=V .. --> bash: as ``run``; ``tools/train.py`` and ``tools/test.py``
                                    commands get SMALL
-                                   (a 2-epoch run on 6 SPICE molecules) and then K=V added to
+                                   (a 2-epoch run on 7 SPICE molecules) and then K=V added to
                                    their --cfg-options, so the documented command runs in
                                    seconds; ``run K=V`` adds only K=V
     <!-- test: run exit=2 -->      the (last) command must exit with this code
@@ -57,7 +57,7 @@ CODE_LANGS = {'python', 'py', 'bash', 'sh', 'shell', 'console', 'yaml', 'yml'}
 SMALL = ['train_cfg.max_epochs=2', 'default_hooks.logger.log_steps=1'] + [
     f'{loader}.dataset.{key}={value}'
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
-    for key, value in (('max_molecules', 6), ('max_conformations', 8))]
+    for key, value in (('max_molecules', 7), ('max_conformations', 8))]
 MARKER = re.compile(r'^<!--\s*test:\s*(?P<kind>[\w-]+)\s*(?P<args>.*?)\s*-->\s*$')
 FENCE = re.compile(r'^(?P<fence>```+)\s*(?P<lang>[\w+-]*)\s*$')
 

@@ -732,7 +732,8 @@ def test_spice_reference_yaml_is_the_twin_of_spice_py():
     ref, canon = prepare_config(load_config(SPICE_YAML)), prepare_config(load_config(SPICE_PY))
     for loader in ('train_dataloader', 'val_dataloader'):   # trainer.num_workers sets both
         canon[loader].setdefault('num_workers', 0)
-    for key in ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'loss', 'seed'):
+    for key in ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'loss',
+                'seed'):
         assert ref[key] == canon[key], key
     assert ref['train_cfg']['max_epochs'] == canon['train_cfg']['max_epochs']
     optimizer = dict(ref['optim_wrapper']['optimizer'])

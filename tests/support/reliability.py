@@ -58,8 +58,8 @@ def spice_argv(work_dir: str, max_epochs: int = 2, molecules: int = 8,
                *options: str) -> List[str]:
     """``tools/train.py`` arguments for ``configs/spice.py`` as shipped (default hooks, seed 0),
     shortened: ``molecules`` molecules of the demo file (50 conformations each, 15 % of the
-    molecules for validation, 10 % for the test split) and ``max_epochs`` epochs; ``options`` are more
-    ``--cfg-options`` entries."""
+    molecules for validation, 10 % for the test split) and ``max_epochs`` epochs; ``options``
+    are more ``--cfg-options`` entries."""
     short = [f'{where}.dataset.max_molecules={molecules}'
              for where in ('train_dataloader', 'val_dataloader')]
     return [SPICE_CONFIG, '--work-dir', str(work_dir), '--cfg-options', 'seed=0',
