@@ -49,6 +49,8 @@ def _interrupt(signum, frame):
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
+        import optuna
+
         from trainkit.config.load import load_config
         from trainkit.engine.from_cfg import to_plain_dict
         from trainkit.errors import ConfigError
@@ -70,6 +72,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             open_study,
         )
         from trainkit.tuning.worker import work
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # each trial is reported below
         cfg = load_config(args.config, args.cfg_options)
         if args.work_dir is not None:
             cfg['work_dir'] = args.work_dir

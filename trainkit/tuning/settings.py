@@ -4,7 +4,7 @@ Config example::
 
     search = dict(
         metric='weighted_mae', direction='minimize', n_trials=20,
-        sampler='tpe',              # grid | random | tpe | gp, or dict(type='tpe', n_startup_trials=5)
+        sampler='tpe',              # grid | random | tpe | gp, or dict(type='tpe', ...)
         pruner='hyperband',         # none | median | hyperband | successive_halving, or a dict
         space={'optim_wrapper.optimizer.lr': dict(type='float', low=1e-4, high=1e-2, log=True)},
         epochs_per_trial=None,      # None: train_cfg.max_epochs

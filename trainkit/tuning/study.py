@@ -17,8 +17,11 @@ a trial whose worker died (a kill, a lost machine) is failed after ``2 x heartbe
 seconds and queued again with the same values. Journal files have no heartbeat: ``--resume``
 there takes every running trial as interrupted, so resume only when no worker is running.
 """
+import contextlib
 import os
 import threading
+import time
+import warnings
 from typing import Any, Dict, Optional, Tuple
 
 from trainkit.errors import ConfigError
@@ -52,6 +55,22 @@ def _exclusive_sqlite(engine) -> None:
     engine.dispose()  # connections opened before the listeners were added
 
 
+@contextlib.contextmanager
+def _creation_lock(db_path: Optional[str]):
+    """Two workers opening a new SQLite file at once would both create its tables: the first
+    to take ``{db}.lock`` does, the other then finds them."""
+    if db_path is None:
+        yield
+        return
+    import fcntl
+    with open(db_path + '.lock', 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def open_storage(url: str, heartbeat_interval: int = 10):
     """An Optuna storage for ``url`` (an RDB URL or ``journal:PATH``)."""
     import optuna
@@ -77,9 +96,11 @@ def open_storage(url: str, heartbeat_interval: int = 10):
             raise ConfigError(f'--storage {url}: the folder {folder} does not exist')
     kwargs = {'connect_args': {'timeout': 600}} if sqlite else {}
     try:
-        storage = optuna.storages.RDBStorage(
-            url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_interval,
-            grace_period=2 * heartbeat_interval, failed_trial_callback=requeue)
+        with _creation_lock(path if sqlite else None), warnings.catch_warnings():
+            warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)  # heartbeats
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_interval,
+                grace_period=2 * heartbeat_interval, heartbeat_stale_trial_callback=requeue)
     except (ImportError, ModuleNotFoundError) as err:
         raise ConfigError(f'--storage {url}: the database driver is missing ({err}); '
                           f'install it (e.g. pip install psycopg2-binary or pymysql)') from err
@@ -164,7 +185,6 @@ def open_study(settings: SearchSettings, storage, name: str, sampler, pruner,
 
 
 def _check_same_search(study, settings: SearchSettings, name: str) -> None:
-    import time
     for _ in range(600):  # the creator may still be queueing (at most a few seconds)
         attrs = study.user_attrs
         if 'n_trials' in attrs:
@@ -239,7 +259,9 @@ def fail_dead_trials(study, resume: bool) -> int:
     from optuna.trial import TrialState
     before = queued(study)
     if has_heartbeat(study._storage):
-        optuna.storages.fail_stale_trials(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
     elif resume:
         for frozen in running(study):
             try:
