@@ -122,6 +122,8 @@ def test_diverging_trial_fails_and_the_search_goes_on(tmp_path):
                                                                  choices=[16, 0])}),
      "search.space gives {'train_dataloader.batch_size': 0}"),
     (dict(n_trial=2, space=lr_space(0.1)), "did you mean 'n_trials'"),
+    (dict(n_trials=2, space={'loss.losses_weight.y': dict(type='float', low=1, high=10)}),
+     'compared on different scales'),
     (dict(space=lr_space(0.1)), 'search.n_trials'),
 ])
 def test_bad_search_exits_2_before_any_trial(tmp_path, capsys, search, message):
@@ -238,3 +240,20 @@ def test_two_workers_share_one_study_without_duplicates(tmp_path, sampler):
     ran = [sum(line.startswith('trial ') and ' COMPLETE ' in line for line in out.splitlines())
            for out in outs]
     assert sum(ran) == 6 and min(ran) >= 1, ran    # both workers did their share
+
+
+@pytest.mark.slow
+def test_shipped_spice_search_shortened(tmp_path):
+    """configs/spice_search.py as a user runs it, on 6 molecules, 2 trials of 2 epochs."""
+    small = [f'{loader}.dataset.{key}={value}' for loader in ('train_dataloader',
+                                                              'val_dataloader')
+             for key, value in (('max_molecules', 6), ('max_conformations', 8))]
+    work = tmp_path / 'spice'
+    assert _search(os.path.join(ROOT, 'configs', 'spice_search.py'), '--n-trials', '2',
+                   '--work-dir', str(work), '--cfg-options', 'search.epochs_per_trial=2',
+                   *small) == 0
+    study = load_study(work, 'spice-search')
+    assert len(study.get_trials()) == 2
+    assert set(study.trials[0].params) == {'optim_wrapper.optimizer.lr', 'model.num_features',
+                                           'model.num_interactions'}
+    assert (work / 'best_config.py').exists()

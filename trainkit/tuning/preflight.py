@@ -8,7 +8,9 @@
    pass the config validation (a wrong value names the search entry that gives it);
 2. the config with the first values builds into a Runner (data, model, optimizer: nothing is
    trained or written), and ``search.metric`` is one of its validation metrics (None picks
-   ``weighted_mae`` when validation has it, else ``loss``).
+   ``weighted_mae`` when validation has it, else ``loss``);
+3. a metric weighted by ``loss.losses_weight`` is not used to rank trials that vary those
+   weights.
 """
 from typing import Any, Dict, List
 
@@ -51,4 +53,18 @@ def check_before_trials(base_cfg, settings: SearchSettings, work_dir: str) -> in
     if settings.metric is None:
         settings.metric = 'weighted_mae' if names and 'weighted_mae' in names else 'loss'
     expect_metric(settings.metric, names, 'search.metric')
+    _check_metric_scale(settings)
     return runner.max_epochs
+
+
+def _check_metric_scale(settings: SearchSettings) -> None:
+    """The weighted error and the loss are sums weighted by ``loss.losses_weight``: with the
+    weights searched, trials would be ranked on different scales (a forces weight of 1000
+    'loses' to 10 whatever the model does)."""
+    weights = [key for key in settings.space if key.startswith('loss.losses_weight')]
+    if weights and (settings.metric == 'loss' or settings.metric.startswith('weighted_')):
+        raise ConfigError(
+            f'search.metric {settings.metric!r} is weighted by loss.losses_weight, which the '
+            f'search varies ({", ".join(weights)}): trials would be compared on different '
+            f'scales. Rank them by an unweighted metric such as \'forces_mae\' or '
+            f'\'energy_mae\', or keep the weights fixed')
