@@ -25,7 +25,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('config', help='config file (.py, .yaml or .json)')
     parser.add_argument('--start-lr', type=float, default=1e-7, help='first LR (1e-7)')
     parser.add_argument('--end-lr', type=float, default=10.0, help='last LR (10)')
-    parser.add_argument('--num-steps', type=int, default=100, help='batches to train (100)')
+    parser.add_argument('--num-steps', type=int, default=300, help='batches to train (300)')
     parser.add_argument('--diverge', type=float, default=4.0,
                         help='stop once the smoothed loss exceeds this many times its minimum')
     parser.add_argument('--out', default='lr_find.png', help='the picture (lr_find.png)')

@@ -74,7 +74,7 @@ def _check(start_lr, end_lr, num_steps, beta, diverge) -> None:
 
 
 def lr_range_test(runner: Runner, start_lr: float = 1e-7, end_lr: float = 10.0,
-                  num_steps: int = 100, beta: float = 0.98, diverge: float = 4.0
+                  num_steps: int = 300, beta: float = 0.98, diverge: float = 4.0
                   ) -> LRFindResult:
     """Run the test on a built Runner's model, optimizer, loss and training data (the runner
     does not train and writes nothing)."""
@@ -116,7 +116,7 @@ def lr_range_test(runner: Runner, start_lr: float = 1e-7, end_lr: float = 10.0,
         if result.stopped:
             break
     result.stopped = result.stopped or f'reached end_lr after {step} steps'
-    result.smoothed = centred_average(result.losses, max(1, len(result.losses) // 25))
+    result.smoothed = centred_average(result.losses, max(1, len(result.losses) // 15))
     result.suggestion = steepest_descent(result.lrs, result.smoothed,
                                          skip_start=max(1, len(result.lrs) // 10),
                                          skip_end=5)
