@@ -38,6 +38,7 @@ def _val_values(work_dir, metric='weighted_mae'):
     return [row[metric] for row in rows if row.get('kind') == 'val']
 
 
+@pytest.mark.slow
 def test_grid_visits_every_point_once_and_best_config_repeats_the_value(tmp_path, capsys):
     path = write_search_config(tmp_path, dict(sampler='grid', space=GRID))
     assert _search(path) == 0
@@ -65,7 +66,10 @@ def test_grid_visits_every_point_once_and_best_config_repeats_the_value(tmp_path
     assert min(_val_values(str(work / 'best'))) == study.best_value
 
 
-@pytest.mark.parametrize('sampler', ['random', dict(type='tpe', n_startup_trials=2)])
+@pytest.mark.slow
+@pytest.mark.parametrize('sampler', ['random', dict(type='tpe', n_startup_trials=2),
+                                     dict(type='gp', n_startup_trials=2)],
+                         ids=['random', 'tpe', 'gp'])
 def test_seeded_samplers_are_reproducible(tmp_path, sampler):
     space = {'optim_wrapper.optimizer.lr': dict(type='float', low=1e-3, high=1e-1, log=True),
              'model.hidden.0': dict(type='int', low=4, high=16)}
