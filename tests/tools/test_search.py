@@ -261,3 +261,30 @@ def test_shipped_spice_search_shortened(tmp_path):
     assert set(study.trials[0].params) == {'optim_wrapper.optimizer.lr', 'model.num_features',
                                            'model.num_interactions'}
     assert (work / 'best_config.py').exists()
+
+
+@pytest.mark.slow
+def test_journal_file_storage(tmp_path):
+    """journal:PATH (for shared file systems): the search runs there; --resume with a trial
+    left running (no heartbeat in a journal) queues it again."""
+    path = write_search_config(tmp_path, dict(sampler='grid', space=lr_space(1e-3, 1e-2)),
+                               epochs=1)
+    journal = f'journal:{tmp_path / "study.log"}'
+    assert _search(path, '--storage', journal, '--n-trials', '1') == 0
+    import optuna
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / 'study.log')))
+    study = optuna.load_study(study_name='tiny', storage=storage)
+    assert [t.state.name for t in study.get_trials()] == ['COMPLETE']
+    # a worker killed in trial 1: its trial stays running
+    stuck = study.ask({'optim_wrapper.optimizer.lr': optuna.distributions.CategoricalDistribution(
+        [1e-3, 1e-2])})
+    assert _search(path, '--storage', journal, '--resume', '--n-trials', '2') == 0
+    trials = study.get_trials()
+    assert trials[stuck.number].state.name == 'FAIL'
+    assert 'interrupted' in trials[stuck.number].user_attrs['error']
+    retry = [t for t in trials if t.user_attrs.get('retry_of') == stuck.number]
+    assert len(retry) == 1 and retry[0].state.name == 'COMPLETE'
+    assert retry[0].params == stuck.params
+    assert len(finished(study)) == 3   # the grid's 2 points, and the interrupted one again
+    assert not (tmp_path / 'work' / 'search.db').exists()

@@ -71,6 +71,18 @@ def _creation_lock(db_path: Optional[str]):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+# the argument's name since Optuna 4.9 (before: failed_trial_callback)
+_STALE_CALLBACK = 'heartbeat_stale_trial_callback'
+
+
+def _stale_callback_name() -> str:
+    import inspect
+
+    import optuna
+    params = inspect.signature(optuna.storages.RDBStorage).parameters
+    return _STALE_CALLBACK if _STALE_CALLBACK in params else 'failed_trial_callback'
+
+
 def open_storage(url: str, heartbeat_interval: int = 10):
     """An Optuna storage for ``url`` (an RDB URL or ``journal:PATH``)."""
     import optuna
@@ -78,12 +90,15 @@ def open_storage(url: str, heartbeat_interval: int = 10):
         raise ConfigError(f'--storage: expected an Optuna storage URL such as '
                           f'sqlite:///search.db or journal:/shared/search.log, got {url!r}')
     if url.startswith(JOURNAL_PREFIX):
-        from optuna.storages.journal import JournalFileBackend
+        try:
+            from optuna.storages.journal import JournalFileBackend as backend
+        except ImportError:  # its name before Optuna 4.0
+            backend = optuna.storages.JournalFileStorage
         path = url[len(JOURNAL_PREFIX):]
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
             raise ConfigError(f'--storage {url}: the folder {folder} does not exist')
-        return optuna.storages.JournalStorage(JournalFileBackend(path))
+        return optuna.storages.JournalStorage(backend(path))
     if '://' not in url:
         raise ConfigError(f'--storage {url!r}: not a storage URL; use sqlite:///PATH, '
                           f'postgresql://user:pass@host/db, mysql+pymysql://... or '
@@ -100,7 +115,7 @@ def open_storage(url: str, heartbeat_interval: int = 10):
             warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)  # heartbeats
             storage = optuna.storages.RDBStorage(
                 url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_interval,
-                grace_period=2 * heartbeat_interval, heartbeat_stale_trial_callback=requeue)
+                grace_period=2 * heartbeat_interval, **{_stale_callback_name(): requeue})
     except (ImportError, ModuleNotFoundError) as err:
         raise ConfigError(f'--storage {url}: the database driver is missing ({err}); '
                           f'install it (e.g. pip install psycopg2-binary or pymysql)') from err
@@ -265,12 +280,12 @@ def fail_dead_trials(study, resume: bool) -> int:
     elif resume:
         for frozen in running(study):
             try:
+                study._storage.set_trial_user_attr(frozen._trial_id, 'error',
+                                                   'interrupted (found running on --resume)')
                 if study._storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL):
-                    study._storage.set_trial_user_attr(frozen._trial_id, 'error',
-                                                       'interrupted (found running on --resume)')
                     requeue(study, frozen)
             except optuna.exceptions.UpdateFinishedTrialError:
-                continue
+                continue  # another worker got there first
     return queued(study) - before
 
 
