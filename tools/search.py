@@ -104,7 +104,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             if seed is not None and not settings.is_grid:
                 # a second worker must not draw the same values as the first
                 study.sampler = build_sampler(settings, seed + os.getpid())
-            print(f'joined study {name!r}: {waiting} trial(s) queued, {busy} running')
+            print(f'{"resuming" if args.resume else "joined"} study {name!r}: {waiting} '
+                  f'trial(s) queued, {busy} running')
         else:
             print(f'study {name!r}: {settings.n_trials} trials, {settings.sampler["type"]} '
                   f'sampler, {settings.pruner["type"]} pruner, {settings.metric} '

@@ -61,7 +61,7 @@ def _interrupted(study, trial) -> None:
 def work(study, base_cfg, settings: SearchSettings, work_dir: str, resume: bool = False,
          log: Callable[[str], None] = print) -> int:
     """Run queued trials until none is left; returns how many this worker ran."""
-    ran = 0
+    ran, waited_for = 0, None
     revived = fail_dead_trials(study, resume)
     if revived:
         log(f'{revived} interrupted trial(s) queued again')
@@ -71,8 +71,11 @@ def work(study, base_cfg, settings: SearchSettings, work_dir: str, resume: bool 
             others = running(study)
             if not others or not has_heartbeat(study._storage):
                 return ran
-            log(f'waiting for {len(others)} running trial(s) of other workers '
-                f'({", ".join(str(t.number) for t in others)})')
+            numbers = [t.number for t in others]
+            if numbers != waited_for:  # said once, not at every heartbeat
+                log(f'waiting for {len(others)} running trial(s) of other workers '
+                    f'({", ".join(map(str, numbers))})')
+                waited_for = numbers
             time.sleep(settings.heartbeat_interval)
             revived = fail_dead_trials(study, resume=False)
             if revived:
