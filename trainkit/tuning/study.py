@@ -206,9 +206,11 @@ def _check_same_search(study, settings: SearchSettings, name: str) -> None:
             break
         time.sleep(0.1)
     stored = study.user_attrs.get(SEARCH_ATTR)
-    if stored is None:
+    if stored is None or 'n_trials' not in study.user_attrs:
         raise ConfigError(f'study {name!r} exists in the storage but was not made by '
-                          f'tools/search.py; use another --study-name')
+                          f'tools/search.py, or its making was interrupted before its trials '
+                          f'were queued; use another --study-name (or delete that study with '
+                          f'optuna.delete_study)')
     mine = _record(settings)
     changed = [k for k in mine if _plain(stored.get(k)) != _plain(mine[k])]
     if changed:
