@@ -23,14 +23,16 @@ setup(
     ],
     extras_require={
         'tensorboard': ['tensorboard>=2.10'],
-        'search': ['optuna>=3.4'],
+        'search': ['optuna>=3.6'],  # 3.6: GPSampler
         'ase': ['ase>=3.22'],
-        'dev': ['pytest>=7', 'ruff>=0.4', 'tensorboard>=2.10', 'optuna>=3.4', 'ase>=3.22'],
+        'dev': ['pytest>=7', 'ruff>=0.4', 'tensorboard>=2.10', 'optuna>=3.6', 'ase>=3.22'],
     },
     entry_points={'console_scripts': [
         'trainkit-train=trainkit_tools.train:main',
         'trainkit-vis-scheduler=trainkit_tools.vis_scheduler:main',
         'trainkit-test=trainkit_tools.test:main',
         'trainkit-export=trainkit_tools.export:main',
+        'trainkit-search=trainkit_tools.search:main',
+        'trainkit-lr-find=trainkit_tools.lr_find:main',
     ]},
 )

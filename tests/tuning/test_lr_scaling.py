@@ -30,3 +30,16 @@ def test_unknown_rule_is_a_config_error(tmp_path):
     cfg = tiny_config(tmp_path, auto_scale_lr=dict(base_batch_size=4, enable=True, rule='sqr'))
     with pytest.raises(ConfigError, match="did you mean 'sqrt'"):
         Runner.from_cfg(cfg)
+
+
+def test_scaled_lr_is_logged(tmp_path):
+    cfg = tiny_config(tmp_path, auto_scale_lr=dict(base_batch_size=4, enable=True, rule='sqrt'),
+                      param_scheduler=None)
+    cfg['optim_wrapper']['accumulative_counts'] = 2
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    with open(tmp_path / 'loss.log', encoding='utf-8') as f:
+        text = f.read()
+    # batch 16 x 1 rank x 2 accumulation steps = 32; sqrt(32 / 4) = 2.828...
+    assert 'auto_scale_lr (sqrt): total batch 32, factor sqrt(32 / 4) = 2.82843' in text
+    assert f'to {BASE_LR * math.sqrt(8):.4g}' in text

@@ -49,6 +49,7 @@ TOP_LEVEL_KEYS = (
     'val_cfg', 'test_cfg', 'default_hooks', 'custom_hooks', 'auto_scale_lr', 'trainer',
     'device', 'ddp_cfg', 'default_scope', 'log_level', 'env_cfg',
     'vis_backends', 'visualizer', 'test_dataloader',
+    'search',  # tools/search.py reads it (trainkit/tuning/settings.py); training ignores it
 )
 SCALAR_TYPES = {
     'run_name': (str,), 'work_dir': (str,), 'seed': (int, type(None)),

@@ -62,6 +62,10 @@ def check_param(key: str, spec: Any) -> None:
         choices = spec.get('choices')
         if not isinstance(choices, (list, tuple)) or not choices:
             raise ConfigError(f'{where}.choices: expected a non-empty list, got {choices!r}')
+        for choice in choices:
+            if choice is not None and not isinstance(choice, (str, int, float, bool)):
+                raise ConfigError(f'{where}.choices: {choice!r} cannot be stored in a study; '
+                                  f'choices are numbers, strings, booleans or None')
         return
     for name in ('low', 'high'):
         expect_number(spec.get(name), f'{where}.{name}')
@@ -70,6 +74,13 @@ def check_param(key: str, spec: Any) -> None:
     if spec.get('log'):
         expect_number(spec['low'], f'{where}.low', above=0, hint='a log scale needs low > 0')
     expect_number(spec.get('step'), f'{where}.step', above=0, allow_none=True)
+    if spec.get('log') and spec.get('step') is not None:
+        raise ConfigError(f'{where}: log=True and step=... cannot be combined; drop one')
+    if spec['type'] == 'int':
+        for name in ('low', 'high', 'step'):
+            if spec.get(name) is not None and not isinstance(spec[name], int):
+                raise ConfigError(f'{where}.{name}: an int range needs int bounds, got '
+                                  f'{spec[name]!r}; use type="float" for real values')
 
 
 def grid_values(key: str, spec: Dict) -> List:
@@ -93,3 +104,34 @@ def check_space(cfg, space: Any) -> None:
     for key, spec in space.items():
         check_key_path(cfg, key)
         check_param(key, spec)
+
+
+def grid_points(space: Dict) -> List[Dict[str, Any]]:
+    """Every point of the grid, in the order written (the last key varies fastest)."""
+    points = [{}]
+    for key, spec in space.items():
+        points = [dict(point, **{key: value}) for point in points
+                  for value in grid_values(key, spec)]
+    return points
+
+
+def grid_size(space: Dict) -> int:
+    size = 1
+    for key, spec in space.items():
+        size *= len(grid_values(key, spec))
+    return size
+
+
+def suggest(trial, space: Dict) -> Dict[str, Any]:
+    """Ask an Optuna trial for one value of every entry; the parameter names are the dotted
+    config paths."""
+    params = {}
+    for key, spec in space.items():
+        if spec['type'] == 'categorical':
+            params[key] = trial.suggest_categorical(key, list(spec['choices']))
+        else:
+            suggest_number = trial.suggest_float if spec['type'] == 'float' else trial.suggest_int
+            step = spec.get('step') or (1 if spec['type'] == 'int' else None)
+            params[key] = suggest_number(key, spec['low'], spec['high'], step=step,
+                                         log=spec.get('log', False))
+    return params
