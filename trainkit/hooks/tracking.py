@@ -75,6 +75,10 @@ class TrackingHook(Hook):
                                            vis_backends=[dict(type='TensorboardVisBackend')]))
     """
 
+    # after the LoggerHook (BELOW_NORMAL): its after_run writes the summary row, which must
+    # reach the backends before they are closed
+    priority = 'VERY_LOW'
+
     def __init__(self, vis_backends: Optional[List[dict]] = None, save_dir: str = 'vis_data'):
         super().__init__()
         if vis_backends is None:
@@ -109,6 +113,10 @@ class TrackingHook(Hook):
         for backend in self._backends:
             backend.close()
         self._backends = []
+
+    def on_exception(self, runner, error: BaseException) -> None:
+        """Flush and close what was written so far (a resume purges what follows its step)."""
+        self.after_run(runner)
 
 
 def _purge_after(writer, step: int) -> None:
