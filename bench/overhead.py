@@ -17,7 +17,9 @@ Timed: the training call only — the raw loop, ``Runner.train()`` (trainkit, MM
 ``Trainer.fit()`` (Lightning) — in wall seconds and in CPU seconds of the process (all
 threads). Building the runner/trainer is reported separately (``build``).
 Frameworks run with their usual defaults for such a job: a log row every 50 steps, a
-checkpoint at the end of every epoch, no validation. PyTorch Lightning is measured when it is
+checkpoint at the end of every epoch, no validation. ``trainkit + TrackingHook`` adds the
+TensorBoard tracking that ``configs/_base_/default_runtime.py`` turns on (its ratio to
+``trainkit`` is the per-step cost of the default tracking). PyTorch Lightning is measured when it is
 importable (``lightning`` or ``pytorch_lightning``) and skipped otherwise; nothing is
 installed by this script.
 """
@@ -197,7 +199,7 @@ def run_raw(job: Job, ema: bool = False):
     return timer, 0.0, net
 
 
-def run_trainkit(job: Job, ema: bool = False, checkpoint: bool = True):
+def run_trainkit(job: Job, ema: bool = False, checkpoint: bool = True, tracking: bool = False):
     from trainkit import Runner
     from trainkit.hooks.build import list_hooks
     from trainkit.models.mlp import MLP
@@ -207,9 +209,12 @@ def run_trainkit(job: Job, ema: bool = False, checkpoint: bool = True):
     # hooks=None is the default set (NanGuardHook, LoggerHook(log_steps=50), CheckpointHook);
     # with EMA: the same plus default_hooks.ema as a config would add it.
     # checkpoint=False: the same without CheckpointHook (what the per-step work alone costs).
+    # tracking=True: the same plus the TensorBoard TrackingHook of default_runtime.py.
     default_hooks = {'ema': dict(type='EMAHook', ema_decay=EMA_DECAY)} if ema else {}
     if not checkpoint:
         default_hooks['checkpoint'] = None
+    if tracking:
+        default_hooks['tracking'] = dict(type='TrackingHook')
     hooks = list_hooks({'default_hooks': default_hooks}) if default_hooks else None
     work_dir = job.work_dir()
     with quiet():
@@ -345,6 +350,7 @@ def main(argv=None) -> int:
         'trainkit': lambda job: run_trainkit(job),
         'trainkit + EMAHook': lambda job: run_trainkit(job, ema=True),
         'trainkit without CheckpointHook': lambda job: run_trainkit(job, checkpoint=False),
+        'trainkit + TrackingHook': lambda job: run_trainkit(job, tracking=True),
         'mmengine': lambda job: run_mmengine(job),
         'mmengine + EMAHook': lambda job: run_mmengine(job, ema=True),
     }
@@ -413,6 +419,7 @@ def main(argv=None) -> int:
     for name, base, limit in (('trainkit', 'raw loop', 1.05),
                               ('trainkit + EMAHook', 'raw loop + foreach EMA', 1.05),
                               ('trainkit without CheckpointHook', 'raw loop', None),
+                              ('trainkit + TrackingHook', 'trainkit', None),
                               ('mmengine', 'raw loop', None), ('lightning', 'raw loop', None)):
         if name in wall and base in wall:
             targets.append([f'{name} / {base}', f'{paired_ratio(wall, name, base):.3f}',

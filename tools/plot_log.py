@@ -4,6 +4,7 @@
 
     python tools/plot_log.py work_dirs/a work_dirs/b --keys loss val_energy_mae lr --out curves.png
     python tools/plot_log.py work_dirs/a/loss.jsonl --keys lr --logy --x epoch
+    python tools/plot_log.py work_dirs/a --keys loss lr val_energy_mae val_forces_mae --cols 2
     python tools/plot_log.py work_dirs/a work_dirs/b --summary --keys val_weighted_mae
 
 A run is a work dir (its ``*.jsonl``) or a JSON-lines file; the legend shows the run names.
@@ -139,15 +140,22 @@ def summary(runs, key: str, rule: str = 'less') -> str:
     return '\n'.join(lines)
 
 
-def plot(runs, keys: List[str], out: str, x: str = 'step', logy: bool = False) -> None:
-    """One panel per key, one line per run (and kind; EMA validation dashed)."""
+def plot(runs, keys: List[str], out: str, x: str = 'step', logy: bool = False,
+         cols: Optional[int] = None) -> None:
+    """One panel per key (``cols`` panels a row; all in one row by default), one line per run
+    (and kind; EMA validation dashed)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     resolved = [resolve(key, runs) for key in keys]
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
+    cols = min(cols or len(keys), len(keys))
+    rows_of_panels = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows_of_panels, cols, figsize=(5 * cols, 3.6 * rows_of_panels),
+                             squeeze=False)
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
     colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
-    for ax, key, (field, kind) in zip(axes[0], keys, resolved):
+    for ax, key, (field, kind) in zip(axes.flat, keys, resolved):
         for i, (name, rows) in enumerate(runs):
             lines = series(rows, field, kind, x)
             for (row_kind, ema), (xs, ys) in sorted(lines.items()):
@@ -174,6 +182,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--out', default='curves.png', help='picture file (.png, .pdf, .svg)')
     parser.add_argument('--x', choices=['step', 'epoch'], default='step')
     parser.add_argument('--logy', action='store_true', help='log-scale y axes')
+    parser.add_argument('--cols', type=int, default=None,
+                        help='panels per row (default: all keys in one row)')
     parser.add_argument('--summary', action='store_true', help='print a table instead')
     parser.add_argument('--rule', choices=['less', 'greater'], default='less',
                         help='which value is best in --summary')
@@ -188,7 +198,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         folder = os.path.dirname(os.path.abspath(args.out))
         if not os.path.isdir(folder):
             raise DataError(f'--out {args.out}: the folder {folder} does not exist')
-        plot(runs, args.keys, args.out, args.x, args.logy)
+        if args.cols is not None and args.cols < 1:
+            raise ConfigError(f'--cols: expected a positive number of panels a row, got '
+                              f'{args.cols}')
+        plot(runs, args.keys, args.out, args.x, args.logy, args.cols)
     except Exception as err:  # noqa: BLE001
         return report_error(err, args.debug)
     print(f'wrote {args.out}')

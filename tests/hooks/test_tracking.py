@@ -167,3 +167,20 @@ def test_train_rows_carry_step_and_data_time_and_the_run_ends_with_a_summary(tmp
     assert summary['kind'] == 'summary' and summary['step'] == 4
     assert summary['steps_per_s'] > 0 and summary['total_time'] > 0
     assert 'train/iter_time' in _scalars(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_only_rank_0_writes_events_under_ddp(tmp_path):
+    cfg = _cfg(tmp_path / 'work', train_cfg=dict(max_epochs=2))
+    cfg_path = tmp_path / 'ddp.py'
+    cfg_path.write_text('\n'.join(f'{k} = {v!r}' for k, v in cfg.items()))
+    run = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+                          '--standalone', os.path.join(ROOT, 'tools', 'train.py'),
+                          str(cfg_path)], capture_output=True, text=True, cwd=tmp_path,
+                         env=dict(os.environ, OMP_NUM_THREADS='1'), timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    work = str(tmp_path / 'work')
+    assert len(glob.glob(os.path.join(work, 'vis_data', 'events.out.tfevents.*'))) == 1
+    # 64 samples on 2 ranks, batch 16: 2 steps an epoch, a row every 2 steps, each point once
+    _same_points(_events(work), _logged(work), leave_out=())
+    assert _scalars(work)['train/lr'] == [2, 4]
