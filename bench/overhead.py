@@ -329,6 +329,41 @@ def run_lightning(job: Job, ema: bool = False):
     return timer, build, net
 
 
+# ----------------------------------------------------------------------------- tracking
+def tracking_cost(scratch: str, rows: int, rounds: int = 5) -> Dict[str, float]:
+    """The default tracking alone: a TensorBoard TrackingHook fed ``rows`` train rows as the
+    LoggerHook writes them in this job, timed apart from any training (so that the figure does
+    not drown in the run-to-run noise of a whole run). ``row_us``: wall µs per row on the
+    training thread (best of ``rounds``); ``cpu_row_us``: CPU µs per row of all threads, the
+    writer thread's serialization and the final flush included, the sleeps between rows not
+    (best of ``rounds``)."""
+    from types import SimpleNamespace
+
+    from trainkit.engine.run_log import RunLog
+    from trainkit.hooks.tracking import TrackingHook
+    row = {'kind': 'train', 'epoch': 1, 'step': 0, 'step_in_epoch': 50, 'lr': LR,
+           'time': time.time(), 'iter_time': 5.7e-4, 'data_time': 4e-5, 'loss': 0.25,
+           'train_y_mae': 0.4, 'train_y_rmse': 0.5}
+    wall, cpu = [], []
+    for _ in range(rounds):
+        hook, log = TrackingHook(), RunLog(console=lambda line: None)
+        hook.before_run(SimpleNamespace(is_main=True, work_dir=tempfile.mkdtemp(dir=scratch),
+                                        step=0, log=log))
+        start_cpu, spent = time.process_time(), 0.0
+        for step in range(rows):
+            record = dict(row, step=50 * (step + 1))
+            start = time.perf_counter()
+            log.record(record)
+            spent += time.perf_counter() - start
+            # rows come 50 steps apart in a run: the writer thread drains its queue meanwhile
+            # (back to back, the queue of 10 events fills and the training thread waits)
+            time.sleep(0.002)
+        wall.append(spent / rows * 1e6)
+        hook.after_run(None)  # flushes: the writer thread's work is in the CPU time
+        cpu.append((time.process_time() - start_cpu) / rows * 1e6)
+    return {'row_us': min(wall), 'cpu_row_us': min(cpu)}
+
+
 # ----------------------------------------------------------------------------- main
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -394,6 +429,8 @@ def main(argv=None) -> int:
             if rep >= 0:
                 print(f'  repetition {rep + 1}/{repeats} done', file=sys.stderr)
 
+        tracking = tracking_cost(scratch, rows=max(job.iters // 50, 1000))
+
     wall = {n: [t.wall for t in seconds[n]] for n in names}
     cpu = {n: [t.cpu for t in seconds[n]] for n in names}
 
@@ -444,6 +481,17 @@ def main(argv=None) -> int:
     print(table(['ratio', 'wall (median of paired)', 'CPU (median of paired)',
                  'CPU (best / best)', 'target'],
                 targets))
+    step_us = min(cpu['raw loop']) / job.iters * 1e6  # CPU best: the steadiest under load
+    print('\nThe default tracking alone (TensorBoard, one row of 8 scalars every 50 steps, '
+          'timed apart from training, best of 5 rounds):\n')
+    print(table(['tracking', 'µs per log row', 'µs per step (log_steps=50)',
+                 'share of a raw-loop step'],
+                [['training thread (wall)', f'{tracking["row_us"]:.1f}',
+                  f'{tracking["row_us"] / 50:.2f}',
+                  f'{tracking["row_us"] / 50 / step_us:.2%}'],
+                 ['all threads (CPU, writing and flush included)',
+                  f'{tracking["cpu_row_us"]:.1f}', f'{tracking["cpu_row_us"] / 50:.2f}',
+                  f'{tracking["cpu_row_us"] / 50 / step_us:.2%}']]))
     if lightning is None:
         print('\nPyTorch Lightning is not installed: its row is skipped.')
     print('\nRatios and µs/iter are medians over repetitions of each repetition\'s time divided '

@@ -63,6 +63,8 @@ def test_overhead_frameworks_train_to_the_raw_loops_weights():
     targets = {r['ratio']: r for r in _table(text, 'ratio')}
     assert targets['trainkit / raw loop']['target'] == '≤ 1.05'
     assert float(targets['trainkit + TrackingHook / trainkit']['wall (median of paired)']) > 0
+    tracking = _table(text, 'tracking')
+    assert len(tracking) == 2 and all(float(r['µs per log row']) > 0 for r in tracking)
 
 
 def test_ema_variants_keep_the_same_shadow():
