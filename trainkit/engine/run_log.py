@@ -39,14 +39,11 @@ class RunLog:
         """A free-form line (prefixed like the reference's ``' --- '`` lines)."""
         self.text(f' --- {message}', console=console)
 
-    def text(self, line: str, console: bool = True, console_suffix: str = '') -> None:
-        """A line for the text log and (``console=True``) the console; ``console_suffix`` is
-        shown on the console only (numbers such as an ETA that would make two logs of the same
-        run differ)."""
+    def text(self, line: str, console: bool = True) -> None:
         if not self.is_main:
             return
         if console:
-            self.console(line + console_suffix)
+            self.console(line)
         if self._text is None:
             self._pending.append(line)
         else:

@@ -283,10 +283,11 @@ class LoggerHook(Hook):
         # the ETA and the peak memory differ from run to run: console and JSON only, so that
         # loss.log stays comparable between a resumed and a straight run
         machine = f'ETA {format_eta(eta)}' + (f', peak {memory:,.0f} MiB' if memory else '')
-        runner.log.text(f'{"Epoch":<6}{runner.epoch + 1:>5}/{runner.max_epochs:<3}'
-                        f'{"mean":>12}{_num(lr, 12)}'
-                        f'{_num(means.get("loss"), 12)}   {terms}   ({seconds:.1f} s)',
-                        console_suffix=f'   {machine}')
+        row = (f'{"Epoch":<6}{runner.epoch + 1:>5}/{runner.max_epochs:<3}{"mean":>12}'
+               f'{_num(lr, 12)}{_num(means.get("loss"), 12)}   {terms}   ({seconds:.1f} s)')
+        runner.log.text(row, console=False)
+        if runner.is_main:
+            runner.log.console(f'{row}   {machine}')
         runner.log.record({'kind': 'epoch', 'epoch': runner.epoch + 1, 'step': runner.step,
                            'seconds': seconds, 'eta': eta, 'time': time.time(),
                            **({'max_memory_mb': memory} if memory is not None else {}),
