@@ -17,7 +17,9 @@ Timed: the training call only — the raw loop, ``Runner.train()`` (trainkit, MM
 ``Trainer.fit()`` (Lightning) — in wall seconds and in CPU seconds of the process (all
 threads). Building the runner/trainer is reported separately (``build``).
 Frameworks run with their usual defaults for such a job: a log row every 50 steps, a
-checkpoint at the end of every epoch, no validation. PyTorch Lightning is measured when it is
+checkpoint at the end of every epoch, no validation. ``trainkit + TrackingHook`` adds the
+TensorBoard tracking that ``configs/_base_/default_runtime.py`` turns on (its ratio to
+``trainkit`` is the per-step cost of the default tracking). PyTorch Lightning is measured when it is
 importable (``lightning`` or ``pytorch_lightning``) and skipped otherwise; nothing is
 installed by this script.
 """
@@ -197,7 +199,7 @@ def run_raw(job: Job, ema: bool = False):
     return timer, 0.0, net
 
 
-def run_trainkit(job: Job, ema: bool = False, checkpoint: bool = True):
+def run_trainkit(job: Job, ema: bool = False, checkpoint: bool = True, tracking: bool = False):
     from trainkit import Runner
     from trainkit.hooks.build import list_hooks
     from trainkit.models.mlp import MLP
@@ -207,9 +209,12 @@ def run_trainkit(job: Job, ema: bool = False, checkpoint: bool = True):
     # hooks=None is the default set (NanGuardHook, LoggerHook(log_steps=50), CheckpointHook);
     # with EMA: the same plus default_hooks.ema as a config would add it.
     # checkpoint=False: the same without CheckpointHook (what the per-step work alone costs).
+    # tracking=True: the same plus the TensorBoard TrackingHook of default_runtime.py.
     default_hooks = {'ema': dict(type='EMAHook', ema_decay=EMA_DECAY)} if ema else {}
     if not checkpoint:
         default_hooks['checkpoint'] = None
+    if tracking:
+        default_hooks['tracking'] = dict(type='TrackingHook')
     hooks = list_hooks({'default_hooks': default_hooks}) if default_hooks else None
     work_dir = job.work_dir()
     with quiet():
@@ -324,6 +329,42 @@ def run_lightning(job: Job, ema: bool = False):
     return timer, build, net
 
 
+# ----------------------------------------------------------------------------- tracking
+def tracking_cost(scratch: str, rows: int, rounds: int = 5) -> Dict[str, float]:
+    """The default tracking alone: a TensorBoard TrackingHook fed ``rows`` train rows as the
+    LoggerHook writes them in this job, timed apart from any training (so that the figure does
+    not drown in the run-to-run noise of a whole run). ``row_us``: wall µs per row on the
+    training thread (best of ``rounds``); ``cpu_row_us``: CPU µs per row of all threads, the
+    writer thread's serialization and the final flush included, the sleeps between rows not
+    (best of ``rounds``)."""
+    from types import SimpleNamespace
+
+    from trainkit.engine.run_log import RunLog
+    from trainkit.hooks.tracking import _SKIP, TrackingHook
+    row = {'kind': 'train', 'epoch': 1, 'step': 0, 'step_in_epoch': 50, 'lr': LR,
+           'time': time.time(), 'iter_time': 5.7e-4, 'data_time': 4e-5, 'loss': 0.25,
+           'train_y_mae': 0.4, 'train_y_rmse': 0.5}
+    wall, cpu = [], []
+    for _ in range(rounds):
+        hook, log = TrackingHook(), RunLog(console=lambda line: None)
+        hook.before_run(SimpleNamespace(is_main=True, work_dir=tempfile.mkdtemp(dir=scratch),
+                                        step=0, log=log))
+        start_cpu, spent = time.process_time(), 0.0
+        for step in range(rows):
+            record = dict(row, step=50 * (step + 1))
+            start = time.perf_counter()
+            log.record(record)
+            spent += time.perf_counter() - start
+            # rows come 50 steps apart in a run: the writer thread drains its queue meanwhile
+            # (back to back, the queue of 10 events fills and the training thread waits)
+            time.sleep(0.002)
+        wall.append(spent / rows * 1e6)
+        hook.after_run(None)  # flushes: the writer thread's work is in the CPU time
+        cpu.append((time.process_time() - start_cpu) / rows * 1e6)
+    scalars = sum(k not in _SKIP for k in row)
+    return {'row_us': min(wall), 'cpu_row_us': min(cpu), 'scalars': scalars}
+
+
 # ----------------------------------------------------------------------------- main
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -345,6 +386,7 @@ def main(argv=None) -> int:
         'trainkit': lambda job: run_trainkit(job),
         'trainkit + EMAHook': lambda job: run_trainkit(job, ema=True),
         'trainkit without CheckpointHook': lambda job: run_trainkit(job, checkpoint=False),
+        'trainkit + TrackingHook': lambda job: run_trainkit(job, tracking=True),
         'mmengine': lambda job: run_mmengine(job),
         'mmengine + EMAHook': lambda job: run_mmengine(job, ema=True),
     }
@@ -388,6 +430,8 @@ def main(argv=None) -> int:
             if rep >= 0:
                 print(f'  repetition {rep + 1}/{repeats} done', file=sys.stderr)
 
+        tracking = tracking_cost(scratch, rows=max(job.iters // 50, 1000))
+
     wall = {n: [t.wall for t in seconds[n]] for n in names}
     cpu = {n: [t.cpu for t in seconds[n]] for n in names}
 
@@ -413,6 +457,7 @@ def main(argv=None) -> int:
     for name, base, limit in (('trainkit', 'raw loop', 1.05),
                               ('trainkit + EMAHook', 'raw loop + foreach EMA', 1.05),
                               ('trainkit without CheckpointHook', 'raw loop', None),
+                              ('trainkit + TrackingHook', 'trainkit', None),
                               ('mmengine', 'raw loop', None), ('lightning', 'raw loop', None)):
         if name in wall and base in wall:
             targets.append([f'{name} / {base}', f'{paired_ratio(wall, name, base):.3f}',
@@ -437,6 +482,17 @@ def main(argv=None) -> int:
     print(table(['ratio', 'wall (median of paired)', 'CPU (median of paired)',
                  'CPU (best / best)', 'target'],
                 targets))
+    step_us = min(cpu['raw loop']) / job.iters * 1e6  # CPU best: the steadiest under load
+    print(f'\nThe default tracking alone (TensorBoard, one row of {tracking["scalars"]} scalars '
+          'every 50 steps, timed apart from training, best of 5 rounds):\n')
+    print(table(['tracking', 'µs per log row', 'µs per step (log_steps=50)',
+                 'share of a raw-loop step'],
+                [['training thread (wall)', f'{tracking["row_us"]:.1f}',
+                  f'{tracking["row_us"] / 50:.2f}',
+                  f'{tracking["row_us"] / 50 / step_us:.2%}'],
+                 ['all threads (CPU, writing and flush included)',
+                  f'{tracking["cpu_row_us"]:.1f}', f'{tracking["cpu_row_us"] / 50:.2f}',
+                  f'{tracking["cpu_row_us"] / 50 / step_us:.2%}']]))
     if lightning is None:
         print('\nPyTorch Lightning is not installed: its row is skipped.')
     print('\nRatios and µs/iter are medians over repetitions of each repetition\'s time divided '

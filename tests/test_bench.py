@@ -56,12 +56,16 @@ def test_overhead_frameworks_train_to_the_raw_loops_weights():
                              '--only', 'trainkit', 'mmengine'])
     rows = {r['variant']: r for r in _table(text, 'variant')}
     assert set(rows) == {'raw loop', 'trainkit', 'trainkit + EMAHook',
-                         'trainkit without CheckpointHook', 'mmengine', 'mmengine + EMAHook'}
+                         'trainkit without CheckpointHook', 'trainkit + TrackingHook',
+                         'mmengine', 'mmengine + EMAHook'}
     for name, row in rows.items():
         assert float(row['max Δ weight vs raw (abs)']) == 0.0, name
         assert float(row['Δ loss vs raw (abs)']) == 0.0, name
     targets = {r['ratio']: r for r in _table(text, 'ratio')}
     assert targets['trainkit / raw loop']['target'] == '≤ 1.05'
+    assert float(targets['trainkit + TrackingHook / trainkit']['wall (median of paired)']) > 0
+    tracking = _table(text, 'tracking')
+    assert len(tracking) == 2 and all(float(r['µs per log row']) > 0 for r in tracking)
 
 
 def test_ema_variants_keep_the_same_shadow():

@@ -3,16 +3,21 @@ import glob
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from tests.support.components import Crash
 from tests.support.configs import ROOT, tiny_config
+from trainkit.engine.run_log import RunLog
 from trainkit.engine.runner import Runner
 from trainkit.errors import ConfigError
-from trainkit.hooks.tracking import check_backends
+from trainkit.hooks.logger import TIMING_FIELDS
+from trainkit.hooks.tracking import _SKIP, TrackingHook, check_backends
 
 TB = [dict(type='TensorboardVisBackend')]
 
@@ -26,10 +31,38 @@ def _cfg(work_dir, **overrides):
     return cfg
 
 
-def _scalars(work_dir):
+def _events(work_dir):
+    """{tag: [(step, value), ...]} as TensorBoard reads the run's event files."""
     acc = EventAccumulator(os.path.join(work_dir, 'vis_data'))
     acc.Reload()
-    return {tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()['scalars']}
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()['scalars']}
+
+
+def _scalars(work_dir):
+    return {tag: [step for step, _ in points] for tag, points in _events(work_dir).items()}
+
+
+def _logged(work_dir):
+    """{tag: [(step, value), ...]} the JSON rows say TensorBoard should hold."""
+    out = {}
+    with open(os.path.join(work_dir, 'loss.jsonl')) as f:
+        for row in map(json.loads, f):
+            for key, value in row.items():
+                if key not in _SKIP and isinstance(value, (int, float)) and \
+                        not isinstance(value, bool):
+                    out.setdefault(f"{row['kind']}/{key}", []).append((row['step'], value))
+    return out
+
+
+def _same_points(got, want, leave_out=TIMING_FIELDS):
+    """Same tags and steps; equal values (float32, as TensorBoard stores them) except for the
+    wall-clock fields, which differ between two runs."""
+    assert sorted(got) == sorted(want)
+    for tag in want:
+        assert [s for s, _ in got[tag]] == [s for s, _ in want[tag]], tag
+        if tag.split('/', 1)[1] not in leave_out:
+            assert [v for _, v in got[tag]] == pytest.approx([v for _, v in want[tag]],
+                                                             rel=1e-6), tag
 
 
 def _json_steps(work_dir, kind):
@@ -46,6 +79,29 @@ def test_every_logged_scalar_at_its_step(tmp_path):
     assert any(tag.startswith('val/') for tag in scalars)
     val_tag = next(tag for tag in scalars if tag.startswith('val/'))
     assert scalars[val_tag] == _json_steps(str(tmp_path), 'val') == [4, 8, 12, 16]
+    # every number of every JSON row, at its row's step, and nothing else
+    _same_points(_events(str(tmp_path)), _logged(str(tmp_path)), leave_out=())
+    assert {'train/loss', 'train/iter_time', 'train/data_time', 'val/weighted_mae',
+            'epoch/mean_loss', 'epoch/eta', 'summary/steps_per_s'} <= set(scalars)
+
+
+def test_resume_after_a_lost_epoch_matches_a_straight_run(tmp_path):
+    """A run writes epoch 3 past its epoch-2 checkpoint and dies; resuming from that
+    checkpoint drops the lost epoch's points, and the curves equal a straight run's."""
+    straight, split = tmp_path / 'straight', tmp_path / 'split'
+    Runner.from_cfg(_cfg(straight)).train()
+    with pytest.raises(Crash):
+        Runner.from_cfg(_cfg(split, custom_hooks=[dict(type='CrashAfterEpoch', epoch=2)])).train()
+    shutil.copy(split / 'tiny_last.pt', tmp_path / 'epoch2.pt')
+    with pytest.raises(Crash):  # epoch 3 is written, then its checkpoint is lost
+        Runner.from_cfg(_cfg(split, resume=True,
+                             custom_hooks=[dict(type='CrashAfterEpoch', epoch=3)])).train()
+    assert 12 in _scalars(str(split))['train/lr']
+    Runner.from_cfg(_cfg(split, resume=True, ckpt_file=str(tmp_path / 'epoch2.pt'))).train()
+    got, want = _events(str(split)), _events(str(straight))
+    # the straight run's curves, every point once; a crashed run writes no summary point
+    assert [s for s, _ in got['summary/steps_per_s']] == [16]
+    _same_points(got, want)
 
 
 def test_resume_continues_the_curves_without_duplicates(tmp_path):
@@ -75,19 +131,30 @@ def test_mmengine_vis_backends_config_runs_unchanged(tmp_path, key):
     assert _scalars(str(tmp_path))['train/lr'] == [2, 4]
 
 
-def test_cli_exit_2_names_the_missing_package(tmp_path):
+@pytest.mark.parametrize('backend, package', [('WandbVisBackend', 'wandb'),
+                                              ('MLflowVisBackend', 'mlflow')])
+def test_cli_exit_2_names_the_missing_package(tmp_path, backend, package):
+    if importlib.util.find_spec(package) is not None:
+        pytest.skip(f'{package} installed')
     cfg_file = tmp_path / 'cfg.py'
     cfg_file.write_text(f"_base_ = [{os.path.join(ROOT, 'configs', 'mlp_regression.py')!r}]\n"
-                        "vis_backends = ["
-                        "dict(type='MLflowVisBackend')]\n")
+                        f"vis_backends = [dict(type={backend!r})]\n")
     env = dict(os.environ, PYTHONPATH=ROOT)
     out = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'train.py'), str(cfg_file),
                           '--work-dir', str(tmp_path / 'w')], capture_output=True, text=True,
                          env=env, timeout=120)
-    if importlib.util.find_spec('mlflow') is not None:
-        pytest.skip('mlflow installed')
     assert out.returncode == 2, out.stderr
-    assert "needs the package 'mlflow'" in out.stdout + out.stderr
+    assert f"{backend} needs the package '{package}'" in out.stdout + out.stderr
+    assert 'Traceback' not in out.stderr and not (tmp_path / 'w').exists()
+
+
+def test_other_ranks_build_no_backend_and_write_nothing(tmp_path):
+    hook = TrackingHook()
+    log = RunLog(is_main=False)
+    hook.before_run(SimpleNamespace(is_main=False, work_dir=str(tmp_path), step=0, log=log))
+    log.record({'kind': 'train', 'step': 2, 'loss': 1.0})
+    hook.after_run(None)
+    assert hook._backends == [] and log.sinks == [] and not os.listdir(tmp_path)
 
 
 def test_train_rows_carry_step_and_data_time_and_the_run_ends_with_a_summary(tmp_path):
@@ -100,3 +167,20 @@ def test_train_rows_carry_step_and_data_time_and_the_run_ends_with_a_summary(tmp
     assert summary['kind'] == 'summary' and summary['step'] == 4
     assert summary['steps_per_s'] > 0 and summary['total_time'] > 0
     assert 'train/iter_time' in _scalars(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_only_rank_0_writes_events_under_ddp(tmp_path):
+    cfg = _cfg(tmp_path / 'work', train_cfg=dict(max_epochs=2))
+    cfg_path = tmp_path / 'ddp.py'
+    cfg_path.write_text('\n'.join(f'{k} = {v!r}' for k, v in cfg.items()))
+    run = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+                          '--standalone', os.path.join(ROOT, 'tools', 'train.py'),
+                          str(cfg_path)], capture_output=True, text=True, cwd=tmp_path,
+                         env=dict(os.environ, OMP_NUM_THREADS='1'), timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    work = str(tmp_path / 'work')
+    assert len(glob.glob(os.path.join(work, 'vis_data', 'events.out.tfevents.*'))) == 1
+    # 64 samples on 2 ranks, batch 16: 2 steps an epoch, a row every 2 steps, each point once
+    _same_points(_events(work), _logged(work), leave_out=())
+    assert _scalars(work)['train/lr'] == [2, 4]

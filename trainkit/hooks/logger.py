@@ -15,8 +15,14 @@ Train rows come every ``log_steps`` optimizer steps with the LR that step used, 
 each loss term (when there are several) and the train MAE/RMSE of that batch; an ``Epoch`` row
 every ``log_epochs`` epochs with the epoch's mean losses; a ``Valid`` row per validation
 (marked ``EMA`` when the EMA weights were validated).
-The JSON-lines file holds the same numbers, one object per row, for programs. On a terminal a
-tqdm bar shows progress; otherwise rows are printed as plain lines. Between log steps the hook
+The JSON-lines file holds the same numbers, one object per row, for programs, plus what
+differs from run to run (kept out of ``loss.log`` so that two logs of one run compare): train
+rows carry ``iter_time`` and ``data_time`` (mean seconds per batch and per batch fetch since
+the last row), epoch rows the run's ``eta`` (seconds) and, on CUDA, the epoch's peak
+``max_memory_mb``, and a ``summary`` row ends the run (``total_time``, ``steps_per_s``,
+``samples_per_s``); the console shows them too. On a terminal (stderr a tty) a tqdm bar per
+epoch shows the progress, the last logged loss and the run's ETA, and train rows go to the
+files only; otherwise rows are printed as plain lines and no bar exists. Between log steps the hook
 does no host sync and little work: it keeps the detached loss terms of each step in a list and
 folds them into the epoch sums (float64, on the device) every 1,024 terms with one
 ``stack`` + ``sum``, instead of a ``stack`` and an add per step.
@@ -35,13 +41,40 @@ from trainkit.registry import HOOKS
 from trainkit.utils.checks import expect_int
 
 _FOLD_AT = 1024  # pending loss terms folded into the epoch sums at once
-# wall-clock fields of the JSON rows: they differ between two runs of one config, every other
-# field is reproducible (tests and tools comparing runs leave these out)
-TIMING_FIELDS = ('time', 'seconds', 'iter_time', 'data_time', 'total_time', 'steps_per_s')
+# wall-clock and machine fields of the JSON rows: they differ between two runs of one config,
+# every other field is reproducible (tests and tools comparing runs leave these out)
+TIMING_FIELDS = ('time', 'seconds', 'iter_time', 'data_time', 'total_time', 'steps_per_s',
+                 'samples_per_s', 'eta', 'max_memory_mb')
 
 
 def _num(value: Optional[float], width: int = 11) -> str:
     return ('-' if value is None else f'{value:.3e}').rjust(width)
+
+
+def format_eta(seconds: float) -> str:
+    """``3725.2`` -> ``'1:02:05'`` (days, when there are any, as ``'2d 1:02:05'``)."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return f'{f"{days}d " if days else ""}{hours}:{minutes:02d}:{secs:02d}'
+
+
+def peak_memory_mb(device: torch.device) -> Optional[float]:
+    """The most memory tensors held on a CUDA device since the last reset (MiB), else None.
+    A read of the allocator's counters: no sync with the device."""
+    if device.type != 'cuda':
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def samples_per_epoch(loader) -> Optional[int]:
+    """Samples one process sees per epoch (None when a custom batch sampler hides it)."""
+    batch_size, sampler = getattr(loader, 'batch_size', None), getattr(loader, 'sampler', None)
+    if batch_size is None or sampler is None or not hasattr(sampler, '__len__'):
+        return None
+    if getattr(loader, 'drop_last', False):
+        return len(sampler) // batch_size * batch_size
+    return len(sampler)
 
 
 def _pair(mae: Optional[float], rmse: Optional[float]) -> str:
@@ -137,6 +170,8 @@ class LoggerHook(Hook):
             self._pending = list(pending.unbind()) if pending is not None else []
             self._term_names = list(saved.get('term_names') or self._term_names)
         self._epoch_start = time.time()
+        if runner.device.type == 'cuda':  # the epoch rows report each epoch's peak
+            torch.cuda.reset_peak_memory_stats(runner.device)
         self._t_end = time.perf_counter()  # the first batch's fetch counts as data time
         if self._use_bar:
             from tqdm import tqdm
@@ -181,6 +216,13 @@ class LoggerHook(Hook):
         if runner.stepped and runner.step % self.log_steps == 0:
             self._train_row(runner, batch, preds, losses)
 
+    def _eta(self, runner) -> float:
+        """Seconds left in the run: the batches still to come at this process's mean time per
+        batch so far (validation and checkpoints included; an upper bound when the run stops
+        early)."""
+        left = runner.max_epochs * runner.iters_per_epoch - runner.iter
+        return (time.perf_counter() - self._run_start) / max(self._run_steps, 1) * max(left, 0)
+
     def _take_timing(self) -> Dict[str, float]:
         """Mean seconds per step and per batch fetch since the last row (then reset)."""
         n, self._timed = max(self._timed, 1), 0
@@ -222,7 +264,8 @@ class LoggerHook(Hook):
                               for k, v in values.items()},
                            **{f'train_{k}': v for k, v in metrics.items()}})
         if self._bar is not None:
-            self._bar.set_postfix(loss=f'{values.get("loss", float("nan")):.3e}')
+            self._bar.set_postfix(loss=f'{values.get("loss", float("nan")):.3e}',
+                                  eta=format_eta(self._eta(runner)), refresh=False)
 
     # -- validation and epoch rows -----------------------------------------------------------
     def after_val_epoch(self, runner, metrics: Dict[str, float]) -> None:
@@ -256,11 +299,18 @@ class LoggerHook(Hook):
         seconds = time.time() - self._epoch_start
         terms = '  '.join(f'{k} {v:.4e}' for k, v in means.items() if k != 'loss')
         lr = runner.optim_wrapper.optimizer.param_groups[0]['lr']
-        runner.log.text(f'{"Epoch":<6}{runner.epoch + 1:>5}/{runner.max_epochs:<3}'
-                        f'{"mean":>12}{_num(lr, 12)}'
-                        f'{_num(means.get("loss"), 12)}   {terms}   ({seconds:.1f} s)')
+        eta, memory = self._eta(runner), peak_memory_mb(runner.device)
+        # the ETA and the peak memory differ from run to run: console and JSON only, so that
+        # loss.log stays comparable between a resumed and a straight run
+        machine = f'ETA {format_eta(eta)}' + (f', peak {memory:,.0f} MiB' if memory else '')
+        row = (f'{"Epoch":<6}{runner.epoch + 1:>5}/{runner.max_epochs:<3}{"mean":>12}'
+               f'{_num(lr, 12)}{_num(means.get("loss"), 12)}   {terms}   ({seconds:.1f} s)')
+        runner.log.text(row, console=False)
+        if runner.is_main:
+            runner.log.console(f'{row}   {machine}')
         runner.log.record({'kind': 'epoch', 'epoch': runner.epoch + 1, 'step': runner.step,
-                           'seconds': seconds, 'time': time.time(),
+                           'seconds': seconds, 'eta': eta, 'time': time.time(),
+                           **({'max_memory_mb': memory} if memory is not None else {}),
                            **{f'mean_{k}': v for k, v in means.items()}})
 
     def after_run(self, runner) -> None:
@@ -269,11 +319,18 @@ class LoggerHook(Hook):
             self._bar = None
         if runner.stop_reason:
             runner.log.info(f'Stopped early at epoch {runner.epoch}: {runner.stop_reason}')
-        total = time.perf_counter() - self._run_start
+        total = max(time.perf_counter() - self._run_start, 1e-9)
         summary = {'kind': 'summary', 'epoch': runner.epoch, 'step': runner.step,
-                   'total_time': total, 'steps_per_s': self._run_steps / max(total, 1e-9)}
+                   'total_time': total, 'steps_per_s': self._run_steps / total}
+        # samples of all processes (each sees its shard); whole epochs only run in a process
+        per_epoch = samples_per_epoch(runner.train_dataloader)
+        if per_epoch is not None:
+            samples = self._run_steps / runner.iters_per_epoch * per_epoch * runner.world_size
+            summary['samples_per_s'] = samples / total
         runner.log.record(summary)
         if runner.is_main:  # wall-clock numbers: console and JSON only, loss.log stays comparable
+            samples_text = (f', {summary["samples_per_s"]:,.0f} samples/s'
+                            if 'samples_per_s' in summary else '')
             runner.log.console(f' --- {self._run_steps} steps in {total:.1f} s '
-                               f'({summary["steps_per_s"]:.2f} steps/s)')
+                               f'({summary["steps_per_s"]:.2f} steps/s{samples_text})')
         runner.log.info('Training Completed')
