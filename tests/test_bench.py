@@ -123,7 +123,7 @@ def test_breakdown_measures_every_piece_it_names():
 def test_checkpoint_interval_changes_no_number():
     """Mid-epoch checkpoints every 2 steps: the same final weights, and the files counted."""
     text = _run('checkpoint_interval', ['--intervals', '2', '--rounds', '1', '--epochs', '1',
-                                        '--molecules', '4'])
+                                        '--molecules', '5'])
     rows = _table(text, 'mid-epoch checkpoints')
     assert [r['mid-epoch checkpoints written'] for r in rows] == ['0', '2']
     assert 'final weights identical in every setting: True' in text

@@ -13,7 +13,7 @@ randomness = dict(seed=0, deterministic=False)
 
 dataset_type = 'SpiceDataset'        # helper variables, as OpenMMLab configs keep them
 data_root = 'data/spice-demo.hdf5'
-spice = dict(type=dataset_type, path=data_root, val_fraction=0.15, seed=0,
+spice = dict(type=dataset_type, path=data_root, val_fraction=0.15, test_fraction=0.1, seed=0,
              energy_key='dft_total_energy', length_unit='angstrom', energy_unit='eV',
              reference_energies='fit', elements=['H', 'C', 'N', 'O'], collate='flat',
              demo_if_missing=True)
@@ -21,7 +21,10 @@ train_dataloader = dict(dataset=dict(spice, split='train'), batch_size=32, num_w
                         sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(dataset=dict(spice, split='val'), batch_size=128, num_workers=0,
                       sampler=dict(type='DefaultSampler', shuffle=False))
+test_dataloader = dict(dataset=dict(spice, split='test'), batch_size=128, num_workers=0,
+                       sampler=dict(type='DefaultSampler', shuffle=False))
 val_evaluator = dict(type='ErrorMetrics')
+test_evaluator = val_evaluator
 
 model = dict(type='NeuralPotential', cutoff=5.0, num_features=64, num_rbf=16,
              num_interactions=2)

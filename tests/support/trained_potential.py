@@ -29,7 +29,7 @@ class Trained:
 
 
 def demo_options(tmp_path) -> List[str]:
-    data = os.path.join(str(tmp_path), 'spice.hdf5')
+    data = os.path.join(str(tmp_path), 'spice-demo.hdf5')
     options = [f'work_dir={tmp_path / "work"}', 'train_cfg.max_epochs=2',
                'model.num_features=16', 'model.num_rbf=8', 'default_hooks.tracking=None',
                'default_hooks.logger.log_steps=1000', 'train_dataloader.batch_size=8']

@@ -470,7 +470,7 @@ class Runner:
         if isinstance(self.test_dataloader, dict):
             self.test_dataloader = self._loader(self.test_dataloader, 'test_dataloader', False)
             check_loss_targets(self.loss, self.test_dataloader, 'test_dataloader')
-        self._load_checkpoint_once()
+        self.load_checkpoint_once()
         return evaluate(self.val_model, self.test_dataloader, self.metrics, self.loss,
                         self.device)
 

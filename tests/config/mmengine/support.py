@@ -3,8 +3,13 @@ import json
 import os
 from typing import List, Sequence, Tuple
 
+import torch
+from torch import nn
+
 from trainkit.config.load import load_config
 from trainkit.engine.runner import Runner
+from trainkit.models.mlp import MLP
+from trainkit.registry import MODELS
 
 PROJECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'projects')
 # a trainkit model, data and loss under the project's runtime and schedule (as a user writes)
@@ -17,6 +22,29 @@ val_dataloader = dict(dataset=dict(type='SyntheticRegression', num_samples=32, i
                                    split='val'), batch_size=16)
 loss = dict(type='WeightedLoss', lossfn='mse', losses_weight=dict(y=1.0))
 """
+
+
+@MODELS.register_module()
+class SwinLikeMLP(MLP):
+    """The MLP with the two position tables a Swin transformer has (``blocks.absolute_pos_embed``
+    and ``blocks.relative_position_bias_table``), so that MMPretrain's Swin schedule, whose
+    ``paramwise_cfg.custom_keys`` name them, finds the parameters it configures.
+
+    Config example::
+
+        model = dict(type='SwinLikeMLP', in_features=4, hidden=[16])
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.blocks = nn.Module()
+        self.blocks.absolute_pos_embed = nn.Parameter(torch.zeros(1))
+        self.blocks.relative_position_bias_table = nn.Parameter(torch.zeros(1))
+
+    def forward(self, batch):
+        out = super().forward(batch)
+        shift = self.blocks.absolute_pos_embed + self.blocks.relative_position_bias_table
+        return {key: value + shift for key, value in out.items()}
 
 
 def project_file(*parts: str) -> str:

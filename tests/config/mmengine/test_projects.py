@@ -27,8 +27,10 @@ PROJECTS = [
      SHORT, ['default_hooks.timer', 'default_hooks.visualization']),
     ('classification-swin', ['mmpretrain/default_runtime.py',
                              'mmpretrain/schedules/imagenet_bs1024_adamw_swin.py'],
-     # its warmup lasts 20 epochs and the cosine begins after it: both shortened
-     SHORT + "param_scheduler = [\n"
+     # its warmup lasts 20 epochs and the cosine begins after it: both shortened; a model with
+     # the Swin position tables its custom_keys name (an MLP has none: see the test below)
+     SHORT + "model = dict(type='SwinLikeMLP', in_features=4, hidden=[16])\n"
+     "param_scheduler = [\n"
      "    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, end=1,\n"
      "         convert_to_iter_based=True),\n"
      "    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=1)]\n",
@@ -57,6 +59,29 @@ def test_project_files_train_unchanged(tmp_path, capsys, name, bases, extra, exp
     assert os.path.isfile(os.path.join(runner.work_dir, 'trainkit_last.pt'))
     # validation every val_interval epochs and after the last (MMPose's schedule: every 10)
     assert len(rows(runner.work_dir, 'val')) == (2 if runner.val_interval == 1 else 1)
+
+
+def test_swin_custom_keys_matching_no_parameter_of_the_model_are_an_error(tmp_path):
+    """custom_keys that select nothing would leave the user's decay_mult unapplied: refused,
+    naming the keys and the model's modules (MMEngine ignores them silently)."""
+    with pytest.raises(ConfigError) as err:
+        build(tmp_path, ['mmpretrain/default_runtime.py',
+                         'mmpretrain/schedules/imagenet_bs1024_adamw_swin.py'], SHORT)
+    message = str(err.value)
+    assert "'.absolute_pos_embed', '.relative_position_bias_table'] match no parameter" in message
+    assert 'net.0' in message
+
+
+def test_swin_custom_keys_set_the_decay_of_the_tables(tmp_path):
+    runner, _ = build(tmp_path, ['mmpretrain/default_runtime.py',
+                                 'mmpretrain/schedules/imagenet_bs1024_adamw_swin.py'],
+                      PROJECTS[2][2])
+    model = runner.unwrapped_model
+    tables = {id(model.blocks.absolute_pos_embed), id(model.blocks.relative_position_bias_table)}
+    decays = {id(p): group['weight_decay'] for group in runner.optim_wrapper.param_groups
+              for p in group['params']}
+    assert all(decays[t] == 0.0 for t in tables)
+    assert decays[id(model.net[0].weight)] == 0.05
 
 
 def test_every_notice_is_one_line_saying_why(tmp_path, capsys):

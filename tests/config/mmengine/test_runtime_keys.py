@@ -26,7 +26,7 @@ def test_load_from_loads_the_weights(tiny_cfg, tmp_path):
     cfg.update(work_dir=str(tmp_path / 'second'), seed=5,
                load_from=os.path.join(first.work_dir, 'tiny_last.pt'))
     second = Runner.from_cfg(cfg)
-    second._load_checkpoint_once()
+    second.load_checkpoint_once()
     for a, b in zip(first.unwrapped_model.parameters(), second.unwrapped_model.parameters()):
         assert torch.equal(a, b)
     assert second.epoch == 0  # weights only
