@@ -28,19 +28,20 @@ def _run(argv, **env):
 
 def _preempt(work, signal_number, iteration):
     """Start the run and send the signal when training iteration ``iteration`` (1-based, in
-    epoch 1) begins (the plugin's ``@@iter`` marker); a second signal follows 0.05 s later, while
-    the checkpoint is being written (the plugin makes each write take 0.14 s)."""
+    epoch 1) begins (the plugin's ``@@iter`` marker); a second signal follows as soon as the
+    checkpoint write begins (``@@ckpt-begin``; the plugin makes a write take 0.14 s)."""
     env = h.user_env(**h.SLOW)
     proc = subprocess.Popen([sys.executable, h.TRAIN, *_argv(work), '--custom-imports',
                              h.PLUGIN], cwd=h.ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    err = []
+    err, sent = [], 0
     for line in proc.stderr:
         err.append(line)
-        if line.startswith(f'@@iter 1 {iteration} '):
+        if sent == 0 and line.startswith(f'@@iter 1 {iteration} '):
             proc.send_signal(signal_number)
-            time.sleep(0.05)
-            proc.send_signal(signal_number)
+            sent = 1
+        elif sent == 1 and line.startswith('@@ckpt-begin'):
+            proc.send_signal(signal_number)  # inside the pre-emption checkpoint's write
             break
     rest_err = proc.stderr.read()
     out = proc.stdout.read()

@@ -137,7 +137,9 @@ def train_subprocess(argv: Sequence[str], timeout: float = 120, plugin: bool = F
 class KillPlan:
     """When to SIGKILL a run.
 
-    kind ``'random'``: ``delay`` seconds after training started (the ``Start training`` line);
+    kind ``'random'``: ``delay`` seconds after the ``nth`` training iteration of this run began
+    (its ``@@iter`` marker: counted in iterations, a kill lands inside the run whatever the
+    machine's load);
     ``'in_write'``: ``delay`` seconds after the ``nth`` checkpoint file write began (counted
     from the start of this run); ``'self'``: the plugin kills the process itself at the exact
     point ``spec`` (``TK_SELF_KILL``); ``'none'``: let it finish.
@@ -149,7 +151,7 @@ class KillPlan:
 
     def describe(self) -> str:
         if self.kind == 'random':
-            return f'random kill {self.delay:.3f} s after start'
+            return f'random kill {self.delay:.3f} s after iteration #{self.nth}'
         if self.kind == 'in_write':
             return f'kill {self.delay:.3f} s into checkpoint write #{self.nth}'
         if self.kind == 'self':
@@ -219,6 +221,7 @@ def run_killable(argv: Sequence[str], plan: KillPlan, timeout: float = 300,
     err_lines: List[str] = []
     started = threading.Event()
     writes: List[float] = []
+    iters: List[float] = []
     cond = threading.Condition()
 
     def read_out():
@@ -234,6 +237,10 @@ def run_killable(argv: Sequence[str], plan: KillPlan, timeout: float = 300,
                 with cond:
                     writes.append(time.monotonic())
                     cond.notify_all()
+            elif line.startswith('@@iter '):
+                with cond:
+                    iters.append(time.monotonic())
+                    cond.notify_all()
 
     threads = [threading.Thread(target=read_out, daemon=True),
                threading.Thread(target=read_err, daemon=True)]
@@ -245,15 +252,14 @@ def run_killable(argv: Sequence[str], plan: KillPlan, timeout: float = 300,
         while not started.is_set() and proc.poll() is None and time.monotonic() < deadline:
             started.wait(0.05)
         fire_at = None
-        if started.is_set() and plan.kind == 'random':
-            fire_at = time.monotonic() + plan.delay
-        elif started.is_set():
+        if started.is_set():
+            events = iters if plan.kind == 'random' else writes
             with cond:
-                while len(writes) < plan.nth and proc.poll() is None and \
+                while len(events) < plan.nth and proc.poll() is None and \
                         time.monotonic() < deadline:
                     cond.wait(0.05)
-                if len(writes) >= plan.nth:
-                    fire_at = writes[plan.nth - 1] + plan.delay
+                if len(events) >= plan.nth:
+                    fire_at = events[plan.nth - 1] + plan.delay
         if fire_at is not None:
             while proc.poll() is None and time.monotonic() < fire_at:
                 time.sleep(min(0.005, max(0.0, fire_at - time.monotonic())))
@@ -466,23 +472,14 @@ def reference_run(root: str, max_epochs: int = TRIAL_EPOCHS) -> str:
     if record.rc != 0:
         raise RuntimeError(f'the reference run failed:\n{record.stdout[-2000:]}'
                            f'{record.stderr[-3000:]}')
-    times = [float(line.split()[-1]) for line in record.stderr.splitlines()
-             if line.startswith('@@')]
-    with open(os.path.join(root, 'reference.json'), 'w') as f:
-        json.dump({'epoch_seconds': (times[-1] - times[0]) / max_epochs}, f)
     return work
-
-
-def _epoch_seconds(ref: str) -> float:
-    with open(os.path.join(os.path.dirname(ref), 'reference.json')) as f:
-        return json.load(f)['epoch_seconds']
 
 
 def plan_kills(rng: random.Random, n: int) -> List[KillPlan]:
     """``n`` kills, at least one inside a checkpoint write; the others at random moments.
 
-    ``delay``/``nth`` are fractions here, turned into seconds / a write number by
-    :func:`_realize` once the epoch the run resumes from is known.
+    ``delay``/``nth`` are fractions here, turned into seconds / a write or iteration number by
+    :func:`_realize` once the point the run resumes from is known.
     """
     plans = [KillPlan('in_write', delay=rng.random(), nth=0)]
     for _ in range(n - 1):
@@ -493,15 +490,19 @@ def plan_kills(rng: random.Random, n: int) -> List[KillPlan]:
 
 
 def _realize(plan: KillPlan, rng: random.Random, done_epochs: int, max_epochs: int,
-             epoch_time: float) -> KillPlan:
-    """Turn a planned fraction into a concrete kill for a run starting after ``done_epochs``."""
+             remaining_iters: int) -> KillPlan:
+    """Turn a planned fraction into a concrete kill for a run starting after ``done_epochs``
+    with ``remaining_iters`` training iterations to go."""
     if plan.kind not in ('random', 'in_write') or plan.nth:
         return plan
     remaining = max(1, max_epochs - done_epochs)
     if plan.kind == 'in_write':  # at least one write per remaining epoch
         return KillPlan('in_write', delay=plan.delay * WRITE_WINDOW,
                         nth=1 + int(rng.random() * remaining))
-    return KillPlan('random', delay=plan.delay * remaining * epoch_time, nth=1)
+    # after a random iteration's start, by up to one slow checkpoint write: inside the step,
+    # the checkpoint write after it, or the next step
+    return KillPlan('random', delay=rng.random() * WRITE_WINDOW,
+                    nth=1 + int(plan.delay * max(1, remaining_iters)))
 
 
 def run_trial(seed: int, root: str, ref: str, kills: int = 2, max_epochs: int = TRIAL_EPOCHS,
@@ -515,21 +516,22 @@ def run_trial(seed: int, root: str, ref: str, kills: int = 2, max_epochs: int = 
     work = os.path.join(root, f'trial-{seed}')
     shutil.rmtree(work, ignore_errors=True)
     last = os.path.join(work, f'{SPICE_RUN_NAME}_last.pt')
-    epoch_time = _epoch_seconds(ref)
+    total_iters = int(load(os.path.join(ref, f'{SPICE_RUN_NAME}_last.pt'))['meta']['iter'])
     queue = list(plans) if plans is not None else plan_kills(rng, kills)
     text_start = json_start = 0
     while len(trial.runs) < max_runs:
         plan = queue.pop(0) if queue else KillPlan('none')
         argv = trial_argv(work, max_epochs)
-        done_epochs = 0
+        done_epochs = done_iters = 0
         if os.path.exists(last):
             argv.append('--resume')
-            done_epochs = int(load(last)['meta']['epoch'])
+            meta = load(last)['meta']
+            done_epochs, done_iters = int(meta['epoch']), int(meta['iter'])
         elif trial.runs:  # killed before the first checkpoint: start again from scratch
             trial.fresh_restarts += 1
             text_start = _size(os.path.join(work, 'loss.log'))
             json_start = _size(os.path.join(work, 'loss.jsonl'))
-        plan = _realize(plan, rng, done_epochs, max_epochs, epoch_time)
+        plan = _realize(plan, rng, done_epochs, max_epochs, total_iters - done_iters)
         record = run_killable(argv, plan)
         trial.runs.append(record)
         if record.killed:
