@@ -18,6 +18,7 @@ if __package__ in (None, ''):  # run as a script from a source checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from trainkit.cli import ArgumentParser, report_error  # noqa: E402
+from trainkit.utils.output_path import check_output_path  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -37,11 +38,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
-        from trainkit.errors import ConfigError
         from trainkit.interface.export import export_torchscript
-        folder = os.path.dirname(os.path.abspath(args.out))
-        if not os.path.isdir(folder):
-            raise ConfigError(f'--out {args.out}: the folder {folder!r} does not exist')
+        check_output_path(args.out, '--out')
         info = export_torchscript(args.checkpoint, args.out, ema=args.ema, dtype=args.dtype)
         print(f'Exported the {info["weights"]} weights of {args.checkpoint} (epoch '
               f'{info["epoch"]}) to {args.out}: torch.jit.load({args.out!r})(atomic_numbers, '

@@ -18,6 +18,7 @@ if __package__ in (None, ''):  # run as a script from a source checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from trainkit.cli import ArgumentParser, report_error  # noqa: E402
+from trainkit.utils.output_path import check_output_path  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -39,13 +40,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
         from trainkit.config.load import load_config
-        from trainkit.errors import ConfigError
         from trainkit.tuning.lr_find import lr_find_from_cfg, plot_lr_find
-        folder = os.path.dirname(os.path.abspath(args.out))
-        if not os.path.isdir(folder):
-            raise ConfigError(f'--out {args.out}: the folder {folder} does not exist')
-        if not args.out.lower().endswith(('.png', '.pdf', '.svg', '.jpg')):
-            raise ConfigError(f'--out {args.out}: expected a .png, .pdf, .svg or .jpg file')
+        check_output_path(args.out, '--out', picture=True)
         cfg = load_config(args.config, args.cfg_options)
         result = lr_find_from_cfg(cfg, start_lr=args.start_lr, end_lr=args.end_lr,
                                   num_steps=args.num_steps, diverge=args.diverge)

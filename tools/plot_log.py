@@ -29,6 +29,7 @@ if __package__ in (None, ''):
 
 from trainkit.cli import ArgumentParser, report_error  # noqa: E402
 from trainkit.errors import ConfigError, DataError  # noqa: E402
+from trainkit.utils.output_path import check_output_path  # noqa: E402
 from trainkit.utils.suggest import did_you_mean  # noqa: E402
 
 KINDS = ('train', 'val', 'epoch', 'summary')
@@ -195,9 +196,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             for key in args.keys:
                 print(summary(runs, key, args.rule))
             return 0
-        folder = os.path.dirname(os.path.abspath(args.out))
-        if not os.path.isdir(folder):
-            raise DataError(f'--out {args.out}: the folder {folder} does not exist')
+        check_output_path(args.out, '--out', picture=True)
         if args.cols is not None and args.cols < 1:
             raise ConfigError(f'--cols: expected a positive number of panels a row, got '
                               f'{args.cols}')

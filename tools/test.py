@@ -18,6 +18,7 @@ if __package__ in (None, ''):  # run as a script from a source checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from trainkit.cli import ArgumentParser, report_error  # noqa: E402
+from trainkit.utils.output_path import check_output_path  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -44,11 +45,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
         from trainkit.config.load import import_custom_modules, load_config
-        from trainkit.errors import ConfigError
         from trainkit.interface.evaluation import evaluate_checkpoint, format_results
-        if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
-            raise ConfigError(f'--out {args.out}: the folder {os.path.dirname(args.out)!r} '
-                              f'does not exist; create it or write the results elsewhere')
+        if args.out:
+            check_output_path(args.out, '--out')
         cfg = load_config(args.config, args.cfg_options)
         import_custom_modules(cfg, args.custom_imports)
         results = evaluate_checkpoint(cfg, args.checkpoint, ema=args.ema, device=args.device)

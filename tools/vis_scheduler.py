@@ -21,6 +21,7 @@ if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from trainkit.cli import ArgumentParser, report_error  # noqa: E402
+from trainkit.utils.output_path import check_output_path  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -107,25 +108,12 @@ def plot(rows, steps_per_epoch: int, path: str, title: str) -> None:
     plt.close(fig)
 
 
-PICTURE_FORMATS = ('png', 'pdf', 'svg', 'jpg', 'jpeg', 'eps', 'ps', 'tif', 'tiff', 'webp')
-
-
 def check_output_paths(args) -> None:
     """Refuse a missing output folder or an unsupported picture format before any work."""
-    from trainkit.errors import ConfigError
-    for option, path in (('--save-path', args.save_path), ('--dump', args.dump)):
-        if path is None:
-            continue
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise ConfigError(f'{option} {path!r}: the folder {folder!r} does not exist; '
-                              f'create it first or choose another path')
     if args.save_path is not None:
-        suffix = os.path.splitext(args.save_path)[1].lstrip('.').lower()
-        if suffix not in PICTURE_FORMATS:
-            raise ConfigError(f'--save-path {args.save_path!r}: unsupported picture format '
-                              f'{suffix or "(none)"!r}; use one of '
-                              f'{", ".join("." + f for f in PICTURE_FORMATS)}')
+        check_output_path(args.save_path, '--save-path', picture=True)
+    if args.dump is not None:
+        check_output_path(args.dump, '--dump')
 
 
 def main(argv: Optional[List[str]] = None) -> int:
