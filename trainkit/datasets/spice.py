@@ -31,8 +31,8 @@ SPLITS = ('train', 'val', 'test', 'all')
 COLLATES = {'flat': collate_flat, 'padded': collate_padded}
 DTYPES = {'float32': torch.float32, 'float64': torch.float64}
 HOW_TO_GET = ('download SPICE (e.g. SPICE-2.0.1.hdf5 from https://github.com/openmm/'
-              'spice-dataset/releases) and set path to it, or set demo_if_missing=True to '
-              'write a small synthetic demo file at that path')
+              'spice-dataset/releases) and set path to it, or, for a small synthetic demo '
+              'file, set demo_if_missing=True and a path whose file name contains "demo"')
 
 
 @DATASETS.register_module()
