@@ -40,7 +40,7 @@ from trainkit.registry import (
 )
 from trainkit.utils.checks import expect_int, expect_number
 from trainkit.utils.signature import Signature, describe_types, type_mismatch
-from trainkit.utils.suggest import did_you_mean
+from trainkit.utils.suggest import did_you_mean, unknown_keys
 
 TOP_LEVEL_KEYS = (
     'run_name', 'work_dir', 'seed', 'deterministic', 'resume', 'ckpt_file', 'load_strict',
@@ -86,10 +86,7 @@ class Checker:
 
     # -- generic pieces -------------------------------------------------------------------
     def keys(self, section: Dict, allowed: Sequence[str], where: str) -> None:
-        for key in section:
-            if key not in allowed:
-                self.add(f'{where}: unknown key {key!r}{did_you_mean(key, allowed)}; valid '
-                         f'keys: {", ".join(allowed)}')
+        self.problems.extend(unknown_keys(section, allowed, where))
 
     def int_at_least(self, section: Dict, key: str, low: int, where: str) -> None:
         if key not in section or section[key] is None:

@@ -15,7 +15,7 @@ from typing import Any, Dict, List
 
 from trainkit.errors import ConfigError
 from trainkit.utils.checks import expect_bool, expect_choice, expect_number
-from trainkit.utils.suggest import close_matches, did_you_mean
+from trainkit.utils.suggest import close_matches, did_you_mean, unknown_keys
 
 KINDS = ('float', 'int', 'categorical')
 KEYS = {'float': ('type', 'low', 'high', 'log', 'step'), 'int': ('type', 'low', 'high', 'log',
@@ -54,10 +54,9 @@ def check_param(key: str, spec: Any) -> None:
                           f'high=1e-2, log=True), got {spec!r}')
     expect_choice(spec.get('type'), KINDS, f'{where}.type')
     allowed = KEYS[spec['type']]
-    for name in spec:
-        if name not in allowed:
-            raise ConfigError(f'{where}: unknown key {name!r}{did_you_mean(name, allowed)}; '
-                              f'valid keys: {", ".join(allowed)}')
+    problems = unknown_keys(spec, allowed, where)
+    if problems:
+        raise ConfigError(problems)
     if spec['type'] == 'categorical':
         choices = spec.get('choices')
         if not isinstance(choices, (list, tuple)) or not choices:

@@ -47,3 +47,11 @@ def did_you_mean(name: str, choices: Iterable[str], n: int = 2) -> str:
     if not matches:
         return ''
     return ' — did you mean ' + ', '.join(repr(m) for m in matches) + '?'
+
+
+def unknown_keys(section: Iterable[str], allowed: Iterable[str], where: str) -> List[str]:
+    """One problem line per key of ``section`` not in ``allowed``: ``"{where}: unknown key 'k'
+    — did you mean ...?; valid keys: a, b"`` (the one wording of that check)."""
+    allowed = list(allowed)
+    return [f'{where}: unknown key {key!r}{did_you_mean(key, allowed)}; valid keys: '
+            f'{", ".join(allowed)}' for key in section if key not in allowed]

@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional
 import torch
 
 from trainkit.config.mmengine.report import CarryOver
-from trainkit.utils.suggest import did_you_mean
+from trainkit.utils.suggest import did_you_mean, unknown_keys
 
 ENV_KEYS = ('cudnn_benchmark', 'mp_cfg', 'dist_cfg', 'resource_limit')
 MP_KEYS = ('mp_start_method', 'opencv_num_threads')
@@ -53,10 +53,8 @@ def check_env_cfg(cfg: Dict[str, Any], report: CarryOver) -> None:
 
 
 def _known(section: Dict, keys, where: str, report: CarryOver) -> None:
-    for key in section:
-        if key not in keys:
-            report.problem(f'{where}: unknown key {key!r}{did_you_mean(key, keys)}; valid '
-                           f'keys: {", ".join(keys)}')
+    for problem in unknown_keys(section, keys, where):
+        report.problem(problem)
 
 
 def _check_mp(mp_cfg: Any, report: CarryOver) -> None:

@@ -9,7 +9,7 @@ loop configs are checked so a misspelt key is not lost::
 from typing import Any, Dict
 
 from trainkit.config.mmengine.report import CarryOver
-from trainkit.utils.suggest import did_you_mean
+from trainkit.utils.suggest import unknown_keys
 
 LOOP_KEYS = ('type', 'fp16')
 LOOP_TYPES = {'val_cfg': 'ValLoop', 'test_cfg': 'TestLoop'}
@@ -23,10 +23,8 @@ def check_loops(cfg: Dict[str, Any], report: CarryOver) -> None:
         if not isinstance(section, dict):
             report.problem(f'{key}: expected a dict such as dict(type={loop!r}), got {section!r}')
             continue
-        for name in section:
-            if name not in LOOP_KEYS:
-                report.problem(f'{key}: unknown key {name!r}{did_you_mean(name, LOOP_KEYS)}; '
-                               f'valid keys: {", ".join(LOOP_KEYS)}')
+        for problem in unknown_keys(section, LOOP_KEYS, key):
+            report.problem(problem)
         kind = section.get('type', loop)
         if kind != loop:
             report.problem(f'{key}.type: {kind!r} is not supported; trainkit runs {loop!r} '

@@ -15,7 +15,7 @@ from typing import Any, Dict
 
 from trainkit.config.mmengine.report import CarryOver
 from trainkit.utils.signature import Signature
-from trainkit.utils.suggest import did_you_mean
+from trainkit.utils.suggest import did_you_mean, unknown_keys
 
 RANDOMNESS_KEYS = ('seed', 'deterministic', 'diff_rank_seed')
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -62,10 +62,8 @@ def _randomness(cfg: Dict[str, Any], report: CarryOver) -> None:
         report.problem(f'randomness: got {randomness!r}, expected a dict such as '
                        f'dict(seed=0, deterministic=False)')
         return
-    for key in randomness:
-        if key not in RANDOMNESS_KEYS:
-            report.problem(f'randomness: unknown key {key!r}{did_you_mean(key, RANDOMNESS_KEYS)}; '
-                           f'valid keys: {", ".join(RANDOMNESS_KEYS)}')
+    for problem in unknown_keys(randomness, RANDOMNESS_KEYS, 'randomness'):
+        report.problem(problem)
     if randomness.get('diff_rank_seed'):
         report.problem('randomness.diff_rank_seed=True: trainkit seeds every rank alike and '
                        'does not offer a per-rank seed yet; remove it or set it to False')
@@ -124,9 +122,8 @@ def _log_processor(processor: Any, report: CarryOver) -> None:
     names = [n for n in Signature(LogProcessor).names() if n != 'self']
     given = [key for key in processor if key != 'type']
     unknown = [key for key in given if key not in names]
-    for key in unknown:
-        report.problem(f'log_processor: unknown key {key!r}{did_you_mean(key, names)}; valid '
-                       f'keys: {", ".join(names)}')
+    for problem in unknown_keys(unknown, names, 'log_processor'):
+        report.problem(problem)
     if processor.get('type', 'LogProcessor') not in ('LogProcessor', LogProcessor):
         report.problem(f"log_processor.type: only MMEngine's 'LogProcessor' is known, got "
                        f"{processor['type']!r}")
