@@ -3,9 +3,12 @@
     last_file('spice-v1')        # 'spice-v1_last.pt'   the latest state (resume continues it)
     slot_file('spice-v1', 0)     # 'spice-v1_0.pt'      a best-k slot
     config_file('spice-v1')      # 'spice-v1_config.py' the resolved config of the run
+    TRACKING_DIR                 # 'vis_data'           the tracking backends' events
 """
 import re
 from typing import Union
+
+TRACKING_DIR = 'vis_data'
 
 
 def last_file(run_name: str) -> str:

@@ -11,9 +11,10 @@ new run writes anything::
     ...
 
 What moves: ``{run_name}_last.pt``, the best-k files ``{run_name}_<k>.pt``, the config copy
-``{run_name}_config.py``, and the text and JSON-lines logs (``*.log``, ``*.jsonl``) at the top
-of the work dir. Other files stay where they are. To continue the earlier run instead, start
-with ``--resume``.
+``{run_name}_config.py``, the text and JSON-lines logs (``*.log``, ``*.jsonl``) at the top
+of the work dir, and the tracking backends' folder ``vis_data/`` (so that TensorBoard shows
+the new run's curves alone). Other files stay where they are. To continue the earlier run
+instead, start with ``--resume``.
 
 While a run trains, its work dir holds the lock file ``.trainkit.lock`` (JSON: the holder's
 pid, host, start time and command), so a second run started there (``--resume`` or not) stops
@@ -35,7 +36,7 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional
 
-from trainkit.checkpointing.names import config_file, last_file, run_file_pattern
+from trainkit.checkpointing.names import TRACKING_DIR, config_file, last_file, run_file_pattern
 from trainkit.errors import WorkDirError
 from trainkit.utils.dist import broadcast_object
 
@@ -49,9 +50,12 @@ def previous_run_files(work_dir: str, run_name: str) -> List[str]:
     if not os.path.isfile(os.path.join(work_dir, last_file(run_name))):
         return []
     own = run_file_pattern(run_name)
-    return sorted(name for name in os.listdir(work_dir)
-                  if (own.match(name) or name.endswith(LOG_SUFFIXES)) and
-                  os.path.isfile(os.path.join(work_dir, name)))
+    names = [name for name in os.listdir(work_dir)
+             if (own.match(name) or name.endswith(LOG_SUFFIXES)) and
+             os.path.isfile(os.path.join(work_dir, name))]
+    if os.path.isdir(os.path.join(work_dir, TRACKING_DIR)):  # its curves belong to that run
+        names.append(TRACKING_DIR)
+    return sorted(names)
 
 
 def archive_previous_run(work_dir: str, run_name: str) -> Optional[str]:
@@ -87,8 +91,9 @@ def keep_previous_run(work_dir: str, run_name: str, report: Callable[[str], None
     """A fresh run in the work dir of an earlier one moves that run's files aside first."""
     moved_to = archive_previous_run(work_dir, run_name)
     if moved_to:
-        report(f'{work_dir} held an earlier run of {run_name}: its checkpoints and logs were '
-               f'moved to {moved_to} (use --resume to continue a run instead of starting over)')
+        report(f'{work_dir} held an earlier run of {run_name}: its checkpoints, logs and '
+               f'tracking events were moved to {moved_to} (use --resume to continue a run '
+               f'instead of starting over)')
 
 
 def save_config(work_dir: str, run_name: str, cfg_text: str) -> None:

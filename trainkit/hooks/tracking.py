@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional
 import mmengine.visualization  # noqa: F401 (registers the backends)
 from mmengine.registry import VISBACKENDS
 
+from trainkit.checkpointing.names import TRACKING_DIR
 from trainkit.errors import ConfigError
 from trainkit.hooks.hook import Hook
 from trainkit.registry import HOOKS
@@ -81,7 +82,7 @@ class TrackingHook(Hook):
     # reach the backends before they are closed
     priority = 'VERY_LOW'
 
-    def __init__(self, vis_backends: Optional[List[dict]] = None, save_dir: str = 'vis_data'):
+    def __init__(self, vis_backends: Optional[List[dict]] = None, save_dir: str = TRACKING_DIR):
         super().__init__()
         if vis_backends is None:
             vis_backends = [dict(type='TensorboardVisBackend')]
