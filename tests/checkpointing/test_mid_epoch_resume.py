@@ -63,11 +63,11 @@ def test_mid_epoch_checkpoints_come_every_n_steps(tmp_path, monkeypatch):
     written = []
     submit = BackgroundWriter.submit
 
-    def spy(self, writes):
+    def spy(self, writes, removals=()):
         for path, data in writes:
             meta = torch.load(io.BytesIO(data), weights_only=True)['meta']
             written.append((os.path.basename(path), meta['step'], meta['epoch_iter']))
-        submit(self, writes)
+        submit(self, writes, removals)
 
     monkeypatch.setattr(BackgroundWriter, 'submit', spy)
     _train(_cfg(str(tmp_path / 'w')))
@@ -146,3 +146,48 @@ def test_ddp_resume_inside_an_epoch_is_bit_identical(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert h.final_state_problems(broken, straight) == []
     assert h.log_problems(broken, straight) == []
+
+
+def _interval_files(work):
+    return sorted(n for n in os.listdir(work) if '_epoch_' in n or '_iter_' in n)
+
+
+@pytest.mark.parametrize('keep, expected', [
+    (2, ['tiny_epoch_2.pt', 'tiny_epoch_3.pt']),
+    (-1, ['tiny_epoch_1.pt', 'tiny_epoch_2.pt', 'tiny_epoch_3.pt']),
+])
+def test_max_keep_ckpts_keeps_the_newest_epoch_files(tmp_path, keep, expected):
+    """MMEngine's max_keep_ckpts: interval files beside _last.pt, the newest N kept; each
+    holds the state of its epoch (the last one equals _last.pt)."""
+    work = str(tmp_path / 'w')
+    cfg = _cfg(work, interval_steps=None)
+    cfg['default_hooks']['checkpoint'] = dict(type='CheckpointHook', max_keep_ckpts=keep)
+    _train(cfg)
+    assert _interval_files(work) == expected
+    assert [h.load(os.path.join(work, n))['meta']['epoch'] for n in expected] == \
+        [int(n.split('_')[-1][:-3]) for n in expected]
+    with open(os.path.join(work, expected[-1]), 'rb') as a, \
+            open(os.path.join(work, 'tiny_last.pt'), 'rb') as b:
+        assert a.read() == b.read()
+
+
+def test_max_keep_ckpts_with_step_intervals_survives_a_resume(tmp_path):
+    """by_epoch=False, interval=N: iter files every N steps; after a mid-epoch resume the
+    record of kept files continues, so the newest two are the same as in a straight run."""
+    straight, broken = str(tmp_path / 'straight'), str(tmp_path / 'broken')
+
+    def cfg(work, **extra):
+        c = _cfg(work, interval_steps=None, **extra)
+        c['default_hooks']['checkpoint'] = dict(type='CheckpointHook', by_epoch=False,
+                                                interval=4, max_keep_ckpts=2)
+        return c
+    _train(cfg(straight))
+    # 15 optimizer steps: iter files at 4, 8, 12 and the last step, 15 (no epoch files:
+    # by_epoch=False counts in steps); the newest two remain
+    assert _interval_files(straight) == ['tiny_iter_12.pt', 'tiny_iter_15.pt']
+    with pytest.raises(KeyboardInterrupt):
+        _train(cfg(broken, custom_hooks=[dict(type='InterruptAtStep', step=9)]))
+    assert _interval_files(broken) == ['tiny_iter_4.pt', 'tiny_iter_8.pt']
+    _train(cfg(broken), resume=True)
+    assert _interval_files(broken) == _interval_files(straight)
+    assert h.final_state_problems(broken, straight) == []

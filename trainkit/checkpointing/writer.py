@@ -9,8 +9,9 @@ Only one batch of writes is in flight: the next :meth:`BackgroundWriter.submit` 
 full disk) stops the run at the next checkpoint or at the end, and the files on disk are
 always those of a whole, earlier write.
 """
+import os
 import threading
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from trainkit.checkpointing.format import atomic_write
 
@@ -34,18 +35,23 @@ class BackgroundWriter:
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def submit(self, writes: List[Tuple[str, bytes]]) -> None:
-        """Start writing ``writes`` after the previous batch (whose error is raised here)."""
+    def submit(self, writes: List[Tuple[str, bytes]], removals: Sequence[str] = ()) -> None:
+        """Start writing ``writes`` after the previous batch (whose error is raised here);
+        then delete the files ``removals`` (older checkpoints the new ones replace), only once
+        every write of the batch is durable."""
         self.wait()
         # not a daemon: an interpreter that exits still finishes the file it is writing
-        self._thread = threading.Thread(target=self._write, args=(writes,),
+        self._thread = threading.Thread(target=self._write, args=(writes, removals),
                                         name='trainkit-checkpoint-writer', daemon=False)
         self._thread.start()
 
-    def _write(self, writes: List[Tuple[str, bytes]]) -> None:
+    def _write(self, writes: List[Tuple[str, bytes]], removals: Sequence[str]) -> None:
         try:
             for path, data in writes:
                 atomic_write(path, data)
+            for path in removals:
+                if os.path.exists(path):
+                    os.remove(path)
         except BaseException as err:  # handed to the training thread by wait()
             self._error = err
 

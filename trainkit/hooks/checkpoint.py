@@ -6,7 +6,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from trainkit.checkpointing.format import atomic_write, serialize
-from trainkit.checkpointing.names import last_file, slot_file
+from trainkit.checkpointing.names import interval_file, last_file, slot_file
 from trainkit.checkpointing.writer import BackgroundWriter
 from trainkit.errors import ConfigError
 from trainkit.hooks.hook import Hook
@@ -51,8 +51,10 @@ class CheckpointHook(Hook):
         by_epoch, max_keep_ckpts, save_best, out_dir: MMEngine's spelling.
             ``by_epoch=False, interval=N`` is ``interval_steps=N`` (``_last.pt`` is still
             written at epoch ends too); ``save_best='forces_mae'`` is ``monitor='forces_mae'``
-            (``'auto'``: the default monitor); ``max_keep_ckpts`` is accepted (trainkit keeps
-            one ``_last.pt``, replaced atomically, plus the best k); ``out_dir`` must be None
+            (``'auto'``: the default monitor); ``max_keep_ckpts`` also writes MMEngine's
+            interval files ``{run_name}_epoch_N.pt`` (and ``{run_name}_iter_N.pt`` with
+            ``interval_steps``) beside ``_last.pt`` and keeps the newest N (-1: all; None,
+            the default: none); ``out_dir`` must be None
             (checkpoints go to ``work_dir``, where ``--resume`` looks for them).
 
     Config example::
@@ -80,6 +82,11 @@ class CheckpointHook(Hook):
         expect_bool(by_epoch, 'CheckpointHook.by_epoch')
         expect_int(max_keep_ckpts, 'CheckpointHook.max_keep_ckpts', at_least=-1,
                    allow_none=True)
+        if max_keep_ckpts == 0:
+            raise ConfigError('CheckpointHook.max_keep_ckpts=0: expected -1 (keep every '
+                              'interval file), N >= 1 (keep the newest N) or None (write none)')
+        self.max_keep_ckpts = max_keep_ckpts
+        self._kept: List[str] = []  # interval files on disk, oldest first
         if out_dir is not None:
             raise ConfigError(f'CheckpointHook.out_dir={out_dir!r}: trainkit writes checkpoints '
                               f'into work_dir (where --resume looks for them); leave out_dir '
@@ -187,7 +194,8 @@ class CheckpointHook(Hook):
         the end of the epoch writes it a moment later)."""
         if runner.stepped and runner.step % self.interval_steps == 0 and \
                 runner.epoch_iter < runner.iters_per_epoch and not runner.preempting:
-            self._save_last(runner, wait=not self.async_write)
+            self._save_last(runner, wait=not self.async_write,
+                            interval_unit='iter' if self.max_keep_ckpts is not None else None)
 
     def save_now(self, runner) -> bool:
         """Write ``_last.pt`` at this point unless it was just written, and wait until it is on
@@ -197,14 +205,31 @@ class CheckpointHook(Hook):
         self._writer.wait()
         return True
 
-    def _save_last(self, runner, wait: bool) -> None:
+    def _save_last(self, runner, wait: bool, interval_unit: Optional[str] = None) -> None:
         self._saved_at = (runner.iter, runner.progress.epoch_done)
+        removals = self._keep_interval_file(runner, interval_unit, runner.step)
         if not runner.is_main:
             return
         data = serialize(runner.checkpoint_state({'monitor': self.monitor, 'value': None}))
-        self._writer.submit([(self.path(runner, 'last'), data)])
+        writes = [(self.path(runner, 'last'), data)]
+        if interval_unit is not None:
+            writes.append((os.path.join(runner.work_dir, self._kept[-1]), data))
+        self._writer.submit(writes, removals)
         if wait:
             self._writer.wait()
+
+    def _keep_interval_file(self, runner, unit: Optional[str], number: int) -> List[str]:
+        """Record the interval file of ``unit`` (MMEngine's ``epoch_N`` / ``iter_N``) about
+        to be written; return the paths of the oldest ones beyond ``max_keep_ckpts``, to be
+        deleted once it is on disk."""
+        if unit is None:
+            return []
+        self._kept.append(interval_file(runner.run_name, unit, number))
+        if self.max_keep_ckpts in (None, -1) or len(self._kept) <= self.max_keep_ckpts:
+            return []
+        dropped = self._kept[:-self.max_keep_ckpts]
+        self._kept = self._kept[-self.max_keep_ckpts:]
+        return [os.path.join(runner.work_dir, name) for name in dropped]
 
     def after_train_epoch(self, runner) -> None:
         epoch = runner.epoch + 1
@@ -214,21 +239,30 @@ class CheckpointHook(Hook):
         slot = self.offer(value, epoch) if value is not None else None
         last_due = (self.save_last and (epoch % self.interval == 0 or epoch == runner.max_epochs
                                         or runner.stop_requested)) or bool(runner.preempting)
-        if slot is None and not last_due:
+        final = epoch >= runner.max_epochs or runner.stop_requested or runner.preempting
+        # MMEngine's interval files: epoch_N at the epochs _last.pt is due, or, counting in
+        # steps (interval_steps), iter_N when a step interval or the run ends here
+        interval_due = self.max_keep_ckpts is not None and not runner.preempting and (
+            last_due if self.interval_steps is None else
+            runner.step % self.interval_steps == 0 or final)
+        if slot is None and not last_due and not interval_due:
             return
         if slot is not None:
             runner.log.info(f'{self.monitor} {value:.6g} is among the best {self.best_k}: saved '
                             f'to {self.filename(runner, slot)}', console=False)
         if last_due:
             self._saved_at = (runner.iter, True)
+        unit, number = ('epoch', epoch) if self.interval_steps is None else ('iter', runner.step)
+        removals = self._keep_interval_file(runner, unit if interval_due else None, number)
         if not runner.is_main:
             return
         data = serialize(runner.checkpoint_state({'monitor': self.monitor, 'value': value}))
         writes = [(self.path(runner, slot), data)] if slot is not None else []
         if last_due:
             writes.append((self.path(runner, 'last'), data))
-        self._writer.submit(writes)
-        final = epoch >= runner.max_epochs or runner.stop_requested or runner.preempting
+        if interval_due:
+            writes.append((os.path.join(runner.work_dir, self._kept[-1]), data))
+        self._writer.submit(writes, removals)
         if final or not self.async_write:
             self._writer.wait()
 
@@ -257,7 +291,7 @@ class CheckpointHook(Hook):
 
     def state_dict(self) -> Dict[str, Any]:
         return {'best': [[value, epoch, slot] for _, epoch, slot, value in self._heap],
-                'monitor': self.monitor, 'rule': self.rule}
+                'monitor': self.monitor, 'rule': self.rule, 'kept': list(self._kept)}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         entries = state.get('best', [])
@@ -271,3 +305,4 @@ class CheckpointHook(Hook):
         self._heap = [(self._key(v), int(ep), int(s), float(v)) for v, ep, s in entries
                       if int(s) < self.best_k]
         heapq.heapify(self._heap)
+        self._kept = [str(name) for name in state.get('kept', [])]
