@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from tests.config.mmengine.support import build, rows
-from tests.support.configs import ROOT, tiny_config
+from tests.support.configs import ROOT
 from trainkit.config.load import load_config
 from trainkit.engine.from_cfg import prepare_config
 from trainkit.errors import ConfigError
 
 SHORT = "train_cfg = dict(max_epochs=2)\n"
-# the segmentation files with the epoch loop until IterBasedTrainLoop lands (issue 16); the
-# rest of the files as written
+# the segmentation files also with the epoch loop (their own IterBasedTrainLoop is tested
+# below); the rest of the files as written
 SEG_EPOCHS = ("train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=2)\n"
               "default_hooks = dict(checkpoint=dict(_delete_=True, type='CheckpointHook'))\n"
               "param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=8, "
@@ -125,12 +125,6 @@ def test_segmentation_runtime_switches_cudnn_benchmark_on(tmp_path):
 
 
 def test_segmentation_schedule_with_its_iteration_loop(tmp_path):
-    try:
-        prepare_config(dict(tiny_config(tmp_path), train_cfg=dict(
-            type='IterBasedTrainLoop', max_iters=4)))
-    except ConfigError as err:
-        if any('iteration-based training is not supported' in p for p in err.problems):
-            pytest.skip('IterBasedTrainLoop is issue 16 (this branch has the epoch loop)')
     runner, _ = build(tmp_path, ['mmseg/default_runtime.py', 'mmseg/schedule_20k.py'],
                       options=['train_cfg.max_iters=6', 'train_cfg.val_interval=3',
                                'param_scheduler.0.end=6', 'default_hooks.checkpoint.interval=3'])
