@@ -102,6 +102,9 @@ def apply_cli_overrides(cfg, args) -> None:
         section['enable'] = True
     if getattr(args, 'no_validate', False):
         cfg['val_dataloader'] = None
+        print('notice: --no-validate: val_dataloader dropped, so this run has no validation '
+              'rows, keeps no best-k checkpoints, never stops early and steps no plateau '
+              'scheduler (they all need validation metrics)', file=sys.stderr, flush=True)
     if args.resume is not None:
         # `--resume CKPT` continues CKPT; a bare `--resume` continues this run's own
         # {run_name}_last.pt, whatever ckpt_file says (in a finetune config ckpt_file names

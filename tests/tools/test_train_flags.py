@@ -68,6 +68,7 @@ def test_no_validate_trains_without_validation(cfg, tmp_path):
     work = str(tmp_path / 'work')
     result = h.cli([cfg, '--no-validate'])
     assert result.rc == 0, result.err
+    assert 'keeps no best-k checkpoints, never stops early' in result.err
     rows = _rows(work)
     assert rows and not [r for r in rows if r['kind'] == 'val']
     assert sorted(n for n in os.listdir(work) if n.endswith('.pt')) == ['tiny_last.pt']
