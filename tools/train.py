@@ -22,6 +22,7 @@ from trainkit.cli import (  # noqa: E402
     apply_cli_overrides,
     dry_run,
     report_error,
+    settle_auto_resume,
     setup_launcher,
 )
 from trainkit.errors import Preempted  # noqa: E402
@@ -37,8 +38,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              'param_scheduler.0.end=5 run_name="\'007\'" (given twice, '
                              'both are applied in order)')
     parser.add_argument('--resume', nargs='?', const=True, default=None, metavar='CKPT',
-                        help='continue a run: from CKPT, or (bare, or "auto" as in MMEngine) '
-                             'from {work_dir}/{run_name}_last.pt')
+                        help='continue a run: from CKPT, or (bare) from '
+                             '{work_dir}/{run_name}_last.pt; "auto" (MMEngine): from that file '
+                             'if it exists, else from scratch')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision (bf16 on CPU; fp16 with loss scaling on CUDA)')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -74,9 +76,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         apply_cli_overrides(cfg, args)
         if args.dry_run:  # writes nothing: a missing demo data file goes to a temp folder
             with demo_writes_to_temp():
-                dry_run(Runner.from_cfg(cfg), cfg)
+                runner = Runner.from_cfg(cfg)
+                settle_auto_resume(runner, args)
+                dry_run(runner, cfg)
             return 0
         runner = Runner.from_cfg(cfg)
+        settle_auto_resume(runner, args)
         runner.train()
         del runner  # its DDP wrapper holds the process group
         shutdown_distributed()

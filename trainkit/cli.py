@@ -7,6 +7,7 @@ import sys
 import traceback
 from typing import Optional
 
+from trainkit.checkpointing.names import last_file
 from trainkit.config.reference.expand import explain_reference_keys
 from trainkit.engine.from_cfg import prepare_config, to_plain_dict
 from trainkit.errors import ConfigError, TrainkitError
@@ -77,8 +78,9 @@ def apply_cli_overrides(cfg, args) -> None:
     ``--no-validate`` and ``--custom-imports`` to a loaded config (so that the config saved in
     the work dir repeats the run).
 
-    MMEngine's training-command flags mean what they mean there: ``--resume auto`` is a bare
-    ``--resume`` (this run's ``{run_name}_last.pt``), ``--resume PATH`` continues PATH,
+    MMEngine's training-command flags mean what they mean there: ``--resume auto`` continues
+    this run's ``{run_name}_last.pt`` like a bare ``--resume``, or starts from scratch when
+    there is none (:func:`settle_auto_resume`), ``--resume PATH`` continues PATH,
     ``--auto-scale-lr`` sets ``auto_scale_lr.enable=True`` (the config must give
     ``base_batch_size``), ``--no-validate`` drops ``val_dataloader`` (no validation, so no
     best-k files and no early stopping).
@@ -89,7 +91,7 @@ def apply_cli_overrides(cfg, args) -> None:
     if args.seed is not None:
         _set(cfg, 'seed', args.seed)
     if args.resume == 'auto':
-        args.resume = True
+        args.resume, args.auto_resume = True, True
     if getattr(args, 'auto_scale_lr', False):
         section = cfg.get('auto_scale_lr')
         if not isinstance(section, dict) or section.get('base_batch_size') is None:
@@ -100,6 +102,9 @@ def apply_cli_overrides(cfg, args) -> None:
         section['enable'] = True
     if getattr(args, 'no_validate', False):
         cfg['val_dataloader'] = None
+        print('notice: --no-validate: val_dataloader dropped, so this run has no validation '
+              'rows, keeps no best-k checkpoints, never stops early and steps no plateau '
+              'scheduler (they all need validation metrics)', file=sys.stderr, flush=True)
     if args.resume is not None:
         # `--resume CKPT` continues CKPT; a bare `--resume` continues this run's own
         # {run_name}_last.pt, whatever ckpt_file says (in a finetune config ckpt_file names
@@ -115,6 +120,17 @@ def apply_cli_overrides(cfg, args) -> None:
             cfg['optim_wrapper'] = {'type': 'AmpOptimWrapper'}
         elif wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':
             wrapper['type'] = 'AmpOptimWrapper'
+
+
+def settle_auto_resume(runner, args) -> None:
+    """``--resume auto`` with no ``{run_name}_last.pt`` in the work dir starts from scratch
+    (MMEngine's behaviour; said on stderr), so a job restarted by a scheduler needs one
+    command line for its first start and every restart."""
+    path = os.path.join(runner.work_dir, last_file(runner.run_name))
+    if getattr(args, 'auto_resume', False) and not os.path.isfile(path):
+        runner.resume = False
+        print(f'--resume auto: {path} does not exist, so this run starts from scratch',
+              file=sys.stderr, flush=True)
 
 
 LAUNCHERS = ('none', 'pytorch', 'slurm')

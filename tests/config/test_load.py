@@ -146,3 +146,29 @@ def test_config_code_error_names_file(tmp_path):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="config file .*nope.py' not found"):
         load_config(str(tmp_path / 'nope.py'))
+
+
+def test_yaml_merge_keys_may_be_redefined_but_plain_duplicates_may_not(tmp_path):
+    merged = tmp_path / 'merged.yaml'
+    merged.write_text('base: &b {lr: 1, wd: 2}\nopt:\n  <<: *b\n  lr: 3\n')
+    assert load_config(str(merged))['opt'] == {'lr': 3, 'wd': 2}
+    dup = tmp_path / 'dup.yaml'
+    dup.write_text('opt:\n  lr: 1\n  wd: 2\n  lr: 3\n')
+    with pytest.raises(ConfigError, match=r"dup.yaml, line 4: key 'lr' is given twice in one "
+                                          r'mapping \(on lines 2 and 4\)'):
+        load_config(str(dup))
+
+
+@pytest.mark.parametrize('value, literal', [
+    ("dict(type='MLP', hidden=list((8, 8)))", "model=\"{'type': 'MLP', 'hidden': [8, 8]}\""),
+    ("[dict(a=1), tuple([2])]", "model=\"[{'a': 1}, (2,)]\""),
+])
+def test_call_syntax_is_refused_with_the_literal_to_write(value, literal):
+    with pytest.raises(ConfigError, match='is Python call syntax') as info:
+        parse_cfg_options([f'model={value}'])
+    assert literal in str(info.value)
+
+
+def test_brackets_inside_quotes_and_plain_parentheses_are_fine():
+    assert parse_cfg_options(["run_name='a[1'", 'work_dir=runs(old)']) == [
+        ('run_name', 'a[1'), ('work_dir', 'runs(old)')]

@@ -564,6 +564,17 @@ def test_debug_shows_the_traceback(work, tmp_path):
     assert 'CheckpointError' in result.err and 'nope.pt' in result.err
 
 
+def test_debug_shows_the_traceback_of_a_failing_plugin(work, tmp_path, own_registries):
+    _write(str(tmp_path / 'raising_plugin.py'), b"FACTORS = {}\nFACTOR = FACTORS['lr']\n")
+    cfg = h.write_config(str(tmp_path / 'cfg.py'), h.tiny_cfg(work))
+    plain = h.cli([cfg, '--custom-imports', 'raising_plugin'])
+    assert plain.rc == 2 and 'Traceback' not in plain.err
+    assert f"{tmp_path}/raising_plugin.py, line 2: FACTOR = FACTORS['lr']: KeyError" in plain.err
+    debug = h.cli([cfg, '--custom-imports', 'raising_plugin', '--debug'])
+    assert debug.rc == 2 and 'Traceback (most recent call last)' in debug.err
+    assert 'raising_plugin.py", line 2, in <module>' in debug.err
+
+
 def test_catalogue_is_complete():
     """The issue's catalogue, each entry covered by at least one case above."""
     wanted = ['syntax-error', 'missing-base', 'unknown-top-level-key', 'unknown-type',

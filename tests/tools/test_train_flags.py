@@ -27,9 +27,15 @@ def _rows(work):
         return [json.loads(line) for line in f]
 
 
-def test_resume_auto_is_a_bare_resume_and_a_path_continues_that_file(cfg, tmp_path):
+def test_resume_auto_continues_the_last_checkpoint_or_starts_fresh(cfg, tmp_path):
     work = str(tmp_path / 'work')
-    assert h.cli([cfg]).rc == 0
+    bare = h.cli([cfg, '--resume'])
+    assert bare.rc == 2 and 'there is no checkpoint to resume from' in bare.err
+    fresh = h.cli([cfg, '--resume', 'auto'])
+    assert fresh.rc == 0, fresh.err
+    assert f'--resume auto: {work}/tiny_last.pt does not exist, so this run starts from ' \
+           f'scratch' in fresh.err
+    assert load_checkpoint(os.path.join(work, 'tiny_last.pt'))['meta']['epoch'] == 2
     auto = h.cli([cfg, '--resume', 'auto', '--cfg-options', 'train_cfg.max_epochs=3'])
     assert auto.rc == 0, auto.err
     assert f'Resumed from {work}/tiny_last.pt: epoch 2 done' in auto.out
@@ -62,6 +68,7 @@ def test_no_validate_trains_without_validation(cfg, tmp_path):
     work = str(tmp_path / 'work')
     result = h.cli([cfg, '--no-validate'])
     assert result.rc == 0, result.err
+    assert 'keeps no best-k checkpoints, never stops early' in result.err
     rows = _rows(work)
     assert rows and not [r for r in rows if r['kind'] == 'val']
     assert sorted(n for n in os.listdir(work) if n.endswith('.pt')) == ['tiny_last.pt']

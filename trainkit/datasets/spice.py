@@ -31,8 +31,8 @@ SPLITS = ('train', 'val', 'test', 'all')
 COLLATES = {'flat': collate_flat, 'padded': collate_padded}
 DTYPES = {'float32': torch.float32, 'float64': torch.float64}
 HOW_TO_GET = ('download SPICE (e.g. SPICE-2.0.1.hdf5 from https://github.com/openmm/'
-              'spice-dataset/releases) and set path to it, or, for a small synthetic demo '
-              'file, set demo_if_missing=True and a path whose file name contains "demo"')
+              'spice-dataset/releases) and set path to it, or, for a small synthetic demo, set '
+              "demo_if_missing=True and a path whose file name contains 'demo'")
 
 
 @DATASETS.register_module()
@@ -246,8 +246,8 @@ def _open(path: str) -> h5py.File:
         return h5py.File(path, 'r')
     except OSError as error:
         raise DataError(f'{path!r} is not a readable HDF5 file ({error}); point path to a '
-                        'SPICE .hdf5 file (or remove this file and set demo_if_missing=True '
-                        'to get the synthetic demo file)') from None
+                        'SPICE .hdf5 file (or, for the synthetic demo, to a missing file whose '
+                        "name contains 'demo', with demo_if_missing=True)") from None
 
 
 def _scan(f: h5py.File, path: str, energy_key: str, allowed):

@@ -24,7 +24,7 @@ gone) is taken over with a notice. A lock from another host is never taken over:
 file by hand once that run is really gone::
 
     with WorkDirLock('work_dirs/spice-demo'):
-        ...   # train
+        ...   # write into the work dir (Runner.train() does this itself)
 """
 import getpass
 import json
@@ -152,10 +152,13 @@ class WorkDirLock:
         WorkDirError: on entry, if another live run holds the lock (its pid, host, user,
             start time and command are named), or the lock file cannot be read.
 
+    ``Runner.train()`` holds it; hold it yourself only around other writes into a work dir
+    (a second WorkDirLock on the same dir, even in this process, is refused).
+
     Example::
 
-        with WorkDirLock(runner.work_dir):
-            runner.train()
+        with WorkDirLock('work_dirs/my-analysis'):
+            write_report('work_dirs/my-analysis/report.txt')
     """
 
     def __init__(self, work_dir: str, report: Optional[Callable[[str], None]] = None,
@@ -205,6 +208,11 @@ class WorkDirLock:
     def _check_holder(self, me: Dict) -> None:
         """Return if the lock is stale and was removed; raise if another run holds it."""
         holder = _read_lock(self.path)
+        for _ in range(10):  # a run that has just created the file may not have written it yet
+            if holder is not None:
+                break
+            time.sleep(0.1)
+            holder = _read_lock(self.path)
         if holder == {}:  # removed meanwhile
             return
         if holder is None:
