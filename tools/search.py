@@ -19,7 +19,7 @@ from typing import List, Optional
 if __package__ in (None, ''):  # run as a script from a source checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from trainkit.cli import ArgumentParser, report_error  # noqa: E402
+from trainkit.cli import ArgumentParser, report_error, report_interrupt  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -124,12 +124,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f'best trial {best.number}: {settings.metric} {best.value:.6g} with '
                   f'{best.params}\n  run it: python tools/train.py {config_path}')
         print('written: ' + ', '.join(paths))
-    except KeyboardInterrupt:
-        if args.debug:
-            raise
-        print('interrupted: finished trials are kept in the study and the interrupted one is '
-              'queued again; continue with --resume', file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        return report_interrupt(err, args.debug, 'finished trials are kept in the study and '
+                                'the interrupted one is queued again; continue with --resume')
     except Exception as err:  # noqa: BLE001 - user errors become exit code 2
         return report_error(err, args.debug)
     return 0

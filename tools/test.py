@@ -17,7 +17,7 @@ from typing import List, Optional
 if __package__ in (None, ''):  # run as a script from a source checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from trainkit.cli import ArgumentParser, report_error  # noqa: E402
+from trainkit.cli import ArgumentParser, report_error, report_interrupt  # noqa: E402
 from trainkit.utils.output_path import check_output_path  # noqa: E402
 
 
@@ -56,11 +56,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             with open(args.out, 'w', encoding='utf-8') as f:
                 json.dump(results, f, indent=2)
             print(f'Results written to {args.out}')
-    except KeyboardInterrupt:
-        if args.debug:
-            raise
-        print('interrupted', file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        return report_interrupt(err, args.debug)
     except Exception as err:  # noqa: BLE001 - user errors become exit code 2
         return report_error(err, args.debug)
     return 0

@@ -22,6 +22,7 @@ from trainkit.cli import (  # noqa: E402
     apply_cli_overrides,
     dry_run,
     report_error,
+    report_interrupt,
     settle_auto_resume,
     setup_launcher,
 )
@@ -90,12 +91,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'{stop}\nto continue: {shlex.join([sys.executable, *sys.argv, *again])}',
               file=sys.stderr)
         return stop.exit_code
-    except KeyboardInterrupt:
-        if args.debug:
-            raise
-        print('interrupted: the checkpoints written so far are intact; continue the run with '
-              '--resume', file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        return report_interrupt(err, args.debug, 'the checkpoints written so far are intact; '
+                                'continue the run with --resume')
     except Exception as err:  # noqa: BLE001 - user errors become exit code 2
         return report_error(err, args.debug)
     return 0

@@ -184,6 +184,14 @@ def setup_launcher(launcher: Optional[str] = None, local_rank=None, environ=os.e
         environ.setdefault('MASTER_PORT', '29500')
 
 
+def report_interrupt(err: KeyboardInterrupt, debug: bool, what_now: str = '') -> int:
+    """Ctrl-C: exit code 130 with what was kept and how to go on (``--debug`` re-raises)."""
+    if debug:
+        raise err
+    print(f'interrupted{": " + what_now if what_now else ""}', file=sys.stderr)
+    return 130
+
+
 def report_error(err: BaseException, debug: bool) -> int:
     """Print a user error (exit code 2) or re-raise anything else."""
     if not isinstance(err, TrainkitError) or debug:
